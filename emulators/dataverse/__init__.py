@@ -1,0 +1,3 @@
+from emulators.dataverse.emulator import DataverseEmulator
+
+__all__ = ["DataverseEmulator"]

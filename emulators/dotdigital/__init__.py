@@ -1,0 +1,3 @@
+from emulators.dotdigital.emulator import DotdigitalEmulator
+
+__all__ = ["DotdigitalEmulator"]

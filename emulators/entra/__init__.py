@@ -1,0 +1,3 @@
+from emulators.entra.emulator import EntraEmulator
+
+__all__ = ["EntraEmulator"]
