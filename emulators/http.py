@@ -390,6 +390,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         self.request.settimeout(self.timeout)
+        # Without NODELAY, headers and body leave in two segments and the client's delayed ACK
+        # adds ~40 ms to every response.
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.request = self.server.ssl_context.wrap_socket(self.request, server_side=True)
         super().setup()
 
