@@ -1,0 +1,222 @@
+"""App settings → frozen settings objects, read when needed (never at import).
+
+Every setting the code names is listed in ``SETTINGS`` with its meaning; the README's settings
+table and ``local.settings.sample.json`` are checked against it by a test. Secrets are kept out of
+``repr`` so a logged settings object never leaks them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from shared.errors import ConfigError
+
+# name -> (required, description). Keep in the order the README shows them.
+SETTINGS: dict[str, tuple[bool, str]] = {
+    "DATAVERSE_URL": (
+        True,
+        "Environment URL of Dynamics 365, e.g. https://contoso.crm4.dynamics.com",
+    ),
+    "ENTRA_TENANT_ID": (True, "Entra ID tenant of the app registration"),
+    "ENTRA_CLIENT_ID": (True, "Client id of the connector's app registration"),
+    "ENTRA_CLIENT_SECRET": (True, "Client secret of the app registration (Key Vault reference)"),
+    "ENTRA_AUTHORITY_HOST": (
+        False,
+        "Entra ID authority host (default https://login.microsoftonline.com)",
+    ),
+    "CONNECTOR_API_AUDIENCE": (False, "Audience of tokens the ribbon API accepts (App ID URI)"),
+    "DOTDIGITAL_ACCOUNT_INFO_URL": (
+        False,
+        "Where region discovery starts (default https://r1-api.dotdigital.com/v2/account-info)",
+    ),
+    "OUTBOUND_CA_BUNDLE": (
+        False,
+        "Extra CA bundle for outbound HTTPS (local emulators only)",
+    ),
+    "HTTP_TIMEOUT_SECONDS": (False, "Timeout of one outbound HTTP request (default 60)"),
+    "RETRY_MAX_ATTEMPTS": (False, "Attempts per request before giving up (default 5)"),
+    "RETRY_MAX_WAIT_SECONDS": (False, "Longest wait a function holds for Retry-After (default 60)"),
+    "STATE_STORAGE_CONNECTION": (
+        False,
+        "Table Storage connection string for sync state (default: AzureWebJobsStorage)",
+    ),
+    "STATE_TABLE_ENDPOINT": (
+        False,
+        "Table endpoint for identity-based access (no connection string)",
+    ),
+    "AzureWebJobsStorage": (True, "Functions host storage; also the default state store"),
+    "ServiceBusConnection": (
+        False,
+        "Service Bus connection string (or the identity form below)",
+    ),
+    "ServiceBusConnection__fullyQualifiedNamespace": (
+        False,
+        "Service Bus namespace (managed identity)",
+    ),
+    "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
+    "SYNC_TIMER_SCHEDULE": (False, "NCRONTAB schedule of the sync timer (default every minute)"),
+    "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
+}
+
+DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
+DEFAULT_ACCOUNT_INFO_URL = "https://r1-api.dotdigital.com/v2/account-info"
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    timeout_s: float = 60.0
+    ca_bundle: str | None = None
+    max_attempts: int = 5
+    max_wait_s: float = 60.0
+
+    @property
+    def verify(self) -> str | bool:
+        """What to pass as ``verify=`` on every request (the environment's bundle is ignored)."""
+        return self.ca_bundle or True
+
+
+@dataclass(frozen=True, slots=True)
+class EntraSettings:
+    tenant_id: str
+    client_id: str
+    client_secret: str = field(repr=False)
+    authority_host: str = DEFAULT_AUTHORITY_HOST
+    api_audience: str | None = None
+
+    @property
+    def authority(self) -> str:
+        return f"{self.authority_host.rstrip('/')}/{self.tenant_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class DataverseSettings:
+    url: str
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url.rstrip('/')}/api/data/v9.2/"
+
+    @property
+    def scope(self) -> str:
+        return f"{self.url.rstrip('/')}/.default"
+
+
+@dataclass(frozen=True, slots=True)
+class DotdigitalSettings:
+    account_info_url: str = DEFAULT_ACCOUNT_INFO_URL
+
+
+@dataclass(frozen=True, slots=True)
+class StateSettings:
+    connection_string: str | None = field(default=None, repr=False)
+    table_endpoint: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueSettings:
+    connection_string: str | None = field(default=None, repr=False)
+    namespace: str | None = None
+    optin_queue: str = "optin-batches"
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    http: HttpSettings
+    entra: EntraSettings
+    dataverse: DataverseSettings
+    dotdigital: DotdigitalSettings
+    state: StateSettings
+    queues: QueueSettings
+
+
+def _required(environ: Mapping[str, str], name: str) -> str:
+    value = (environ.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"missing app setting {name}: {SETTINGS[name][1]}")
+    return value
+
+
+def _optional(environ: Mapping[str, str], name: str) -> str | None:
+    value = (environ.get(name) or "").strip()
+    return value or None
+
+
+def _https_url(name: str, value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme != "https" or not parts.netloc:
+        raise ConfigError(f"invalid app setting {name}: expected an https:// URL")
+    return value.rstrip("/")
+
+
+def _number(environ: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = _optional(environ, name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"invalid app setting {name}: expected a number") from None
+    if value < minimum:
+        raise ConfigError(f"invalid app setting {name}: must be at least {minimum:g}")
+    return value
+
+
+def load_http_settings(environ: Mapping[str, str]) -> HttpSettings:
+    return HttpSettings(
+        timeout_s=_number(environ, "HTTP_TIMEOUT_SECONDS", 60.0, minimum=1),
+        ca_bundle=_optional(environ, "OUTBOUND_CA_BUNDLE"),
+        max_attempts=int(_number(environ, "RETRY_MAX_ATTEMPTS", 5, minimum=1)),
+        max_wait_s=_number(environ, "RETRY_MAX_WAIT_SECONDS", 60.0, minimum=0),
+    )
+
+
+def load_settings(environ: Mapping[str, str]) -> Settings:
+    """Read every setting the app needs; raises ``ConfigError`` naming the first bad one."""
+    entra = EntraSettings(
+        tenant_id=_required(environ, "ENTRA_TENANT_ID"),
+        client_id=_required(environ, "ENTRA_CLIENT_ID"),
+        client_secret=_required(environ, "ENTRA_CLIENT_SECRET"),
+        authority_host=_https_url(
+            "ENTRA_AUTHORITY_HOST",
+            _optional(environ, "ENTRA_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST,
+        ),
+        api_audience=_optional(environ, "CONNECTOR_API_AUDIENCE"),
+    )
+    state_connection = _optional(environ, "STATE_STORAGE_CONNECTION")
+    state_endpoint = _optional(environ, "STATE_TABLE_ENDPOINT")
+    if state_connection is None and state_endpoint is None:
+        state_connection = _required(environ, "AzureWebJobsStorage")
+    queue_connection = _optional(environ, "ServiceBusConnection")
+    queue_namespace = _optional(environ, "ServiceBusConnection__fullyQualifiedNamespace")
+    return Settings(
+        http=load_http_settings(environ),
+        entra=entra,
+        dataverse=DataverseSettings(
+            url=_https_url("DATAVERSE_URL", _required(environ, "DATAVERSE_URL"))
+        ),
+        dotdigital=DotdigitalSettings(
+            account_info_url=_https_url(
+                "DOTDIGITAL_ACCOUNT_INFO_URL",
+                _optional(environ, "DOTDIGITAL_ACCOUNT_INFO_URL") or DEFAULT_ACCOUNT_INFO_URL,
+            )
+        ),
+        state=StateSettings(connection_string=state_connection, table_endpoint=state_endpoint),
+        queues=QueueSettings(
+            connection_string=queue_connection,
+            namespace=queue_namespace,
+            optin_queue=_optional(environ, "OPTIN_QUEUE_NAME") or "optin-batches",
+        ),
+    )
+
+
+def resolve_secret(environ: Mapping[str, str], secret_name: str) -> str:
+    """The value of the app setting an email account's ``ec_secretname`` names."""
+    name = secret_name.strip()
+    if not name:
+        raise ConfigError("an email account has an empty ec_secretname")
+    value = (environ.get(name) or "").strip()
+    if not value:
+        raise ConfigError(f"missing app setting {name} (named by an email account's ec_secretname)")
+    return value
