@@ -56,7 +56,7 @@ class RetryPolicy:
     def backoff(self, attempt: int) -> float:
         """Delay before retry number ``attempt`` (1-based), with equal jitter in [d/2, d]."""
         ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
-        return ceiling / 2 + (ceiling / 2) * self.random()
+        return float(ceiling / 2 + (ceiling / 2) * self.random())
 
     def delay_for(self, error: IntegrationError, attempt: int) -> float:
         if isinstance(error, RateLimited):
