@@ -1,0 +1,43 @@
+# Two commands do all set-up on a fresh machine:
+#   make run    runs the connector on the local emulators (ONCE=1: one cycle, a report, exit)
+#   make test   lint, type checks and the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP_PY := $(VENV)/.installed
+STAMP_NODE := node_modules/.installed
+
+.PHONY: run test lint typecheck pytest bench clean
+
+$(STAMP_PY): requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(STAMP_NODE): package.json
+	npm ci --no-audit --no-fund --loglevel=error || npm install --no-audit --no-fund --loglevel=error
+	touch $@
+
+local.settings.json: | local.settings.sample.json
+	cp local.settings.sample.json $@
+
+run: $(STAMP_PY) $(STAMP_NODE) local.settings.json
+	$(PY) -m devtools.run_local --settings local.settings.json $(if $(ONCE),--once,)
+
+lint: $(STAMP_PY)
+	$(VENV)/bin/ruff check .
+
+typecheck: $(STAMP_PY)
+	$(VENV)/bin/mypy
+
+pytest: $(STAMP_PY) $(STAMP_NODE)
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+bench: $(STAMP_PY) $(STAMP_NODE)
+	$(PY) -m bench.emulator_overhead
+
+clean:
+	rm -rf .run .emulators .pytest_cache .mypy_cache .ruff_cache
