@@ -66,6 +66,18 @@ class RetryPolicy:
         return self.backoff(attempt)
 
 
+@dataclass
+class CallStats:
+    """Counts of one client's calls, for run reports and metrics (thread-safe enough for ints)."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        return {"requests": self.requests, "retries": self.retries, "throttled": self.throttled}
+
+
 def _request_id(response: requests.Response) -> str | None:
     for name in REQUEST_ID_HEADERS:
         value = response.headers.get(name)
@@ -159,18 +171,24 @@ def send(
     verify: str | bool,
     idempotent: bool | None = None,
     on_retry: Callable[[IntegrationError, int, float], None] | None = None,
+    stats: CallStats | None = None,
+    pass_statuses: frozenset[int] = frozenset(),
     **kwargs: Any,
 ) -> requests.Response:
     """Send with retries; returns a successful response or raises a typed ``IntegrationError``.
 
     ``idempotent`` defaults to the method's nature. A non-idempotent request is retried only when
     the server certainly did not process it (429, or a connection that was never established).
+    ``pass_statuses`` are returned to the caller instead of raised (a ``$batch`` 400 carries the
+    failing operation's own error in its body).
     """
     safe_to_repeat = method.upper() in IDEMPOTENT_METHODS if idempotent is None else idempotent
     attempt = 0
     while True:
         attempt += 1
         error: IntegrationError
+        if stats is not None:
+            stats.requests += 1
         try:
             response = session.request(method, url, timeout=timeout_s, verify=verify, **kwargs)
         except requests.exceptions.ConnectTimeout as exc:
@@ -187,11 +205,13 @@ def send(
             )
         else:
             classified = classify(system, response, operation)
-            if classified is None:
+            if classified is None or response.status_code in pass_statuses:
                 return response
             error = classified
             if isinstance(error, RateLimited):
                 error.retryable = True  # the request was refused, not processed
+                if stats is not None:
+                    stats.throttled += 1
             elif not safe_to_repeat:
                 error.retryable = False
         if not error.retryable or attempt >= policy.max_attempts:
@@ -215,6 +235,8 @@ def send(
             attempt,
             delay,
         )
+        if stats is not None:
+            stats.retries += 1
         if on_retry is not None:
             on_retry(error, attempt, delay)
         policy.sleep(delay)

@@ -1,0 +1,265 @@
+"""Dataverse Web API client on ``requests``: queries, paging, writes, bulk messages and ``$batch``.
+
+Every request goes through ``http_policy.send`` (one retry policy, one error mapping). Queries are
+built by ``odata`` so values are always escaped and encoded; lookups by many values are chunked
+so each URL stays under the service's limit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+import requests
+
+from shared.adapters import odata
+from shared.adapters.dataverse_batch import (
+    BatchOperation,
+    BatchPartResult,
+    build_batch,
+    parse_batch_response,
+)
+from shared.adapters.http_policy import CallStats, RetryPolicy, classify, send
+from shared.config import DataverseSettings, HttpSettings
+from shared.errors import BadRequest, IntegrationError, NotFound, System
+
+logger = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 5000
+MAX_BATCH_OPERATIONS = 1000
+BULK_CHUNK = 1000
+_ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
+# What the service says when a table does not support a bulk message; seen as 400 or 404.
+_UNSUPPORTED_BULK = re.compile(r"not (yet )?(been )?(implemented|supported)|does not support", re.I)
+
+
+class DataverseClient:
+    """One environment's Web API, called as the app or (with another token source) as a user."""
+
+    def __init__(
+        self,
+        settings: DataverseSettings,
+        http: HttpSettings,
+        token: Callable[[], str],
+        *,
+        session: requests.Session | None = None,
+        policy: RetryPolicy | None = None,
+        stats: CallStats | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._token = token
+        self._session = session or requests.Session()
+        self._policy = policy or RetryPolicy(
+            max_attempts=http.max_attempts, max_wait_s=http.max_wait_s
+        )
+        self.stats = stats or CallStats()
+        self._bulk_unsupported: set[tuple[str, str]] = set()
+
+    # --- transport -----------------------------------------------------------------------------
+    def _url(self, path: str) -> str:
+        if path.startswith("https://"):
+            return path
+        return self._settings.api_url + path.lstrip("/")
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        operation: str,
+        *,
+        idempotent: bool | None = None,
+        headers: Mapping[str, str] | None = None,
+        **kwargs: Any,
+    ) -> requests.Response:
+        all_headers = {
+            "Accept": "application/json",
+            "OData-MaxVersion": "4.0",
+            "OData-Version": "4.0",
+            "Authorization": f"Bearer {self._token()}",
+            **(headers or {}),
+        }
+        return send(
+            self._session,
+            method,
+            self._url(path),
+            system=System.DATAVERSE,
+            operation=operation,
+            policy=self._policy,
+            timeout_s=self._http.timeout_s,
+            verify=self._http.verify,
+            idempotent=idempotent,
+            stats=self.stats,
+            headers=all_headers,
+            **kwargs,
+        )
+
+    # --- reads ---------------------------------------------------------------------------------
+    def who_am_i(self) -> dict[str, Any]:
+        return dict(self._send("GET", "WhoAmI", "WhoAmI").json())
+
+    def iter_rows(
+        self,
+        entity_set: str,
+        *,
+        select: Sequence[str],
+        filter: str | None = None,
+        aliases: Sequence[tuple[str, str]] = (),
+        orderby: str | None = None,
+        page_size: int = MAX_PAGE_SIZE,
+    ) -> Iterator[dict[str, Any]]:
+        """Every matching row, following ``@odata.nextLink`` unchanged, one page at a time."""
+        params: list[tuple[str, str]] = [("$select", ",".join(select))]
+        if filter:
+            params.append(("$filter", filter))
+        if orderby:
+            params.append(("$orderby", orderby))
+        params += aliases
+        url = f"{self._url(entity_set)}?{odata.query_string(params)}"
+        prefer = {"Prefer": f"odata.maxpagesize={min(page_size, MAX_PAGE_SIZE)}"}
+        while url:
+            body = self._send("GET", url, f"query {entity_set}", headers=prefer).json()
+            yield from body.get("value", [])
+            url = body.get("@odata.nextLink") or ""
+
+    def rows_where_in(
+        self,
+        entity_set: str,
+        column: str,
+        values: Sequence[str],
+        *,
+        select: Sequence[str],
+    ) -> Iterator[dict[str, Any]]:
+        """Rows whose ``column`` equals one of ``values`` (case-insensitive, as Dataverse compares).
+
+        Values are chunked so every request URL stays under the service's limit.
+        """
+        expression, _ = odata.in_filter(column, [])
+        fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
+        fixed += len(odata.encode_value(odata.string_literal(column)))
+        for chunk in odata.chunk_for_url(sorted(set(values)), fixed_chars=fixed):
+            expression, aliases = odata.in_filter(column, chunk)
+            yield from self.iter_rows(entity_set, select=select, filter=expression, aliases=aliases)
+
+    # --- single writes -------------------------------------------------------------------------
+    def create(self, entity_set: str, row: Mapping[str, Any]) -> str:
+        response = self._send("POST", entity_set, f"create {entity_set}", json=dict(row))
+        return _id_from_entity_header(response)
+
+    def update(
+        self,
+        entity_set: str,
+        row_id: str,
+        changes: Mapping[str, Any],
+        *,
+        etag: str = "*",
+    ) -> None:
+        """Update only (never an upsert): ``If-Match`` is ``*`` or the row's ETag."""
+        path = f"{entity_set}({odata.guid_literal(row_id)})"
+        self._send(
+            "PATCH",
+            path,
+            f"update {entity_set}",
+            idempotent=True,
+            json=dict(changes),
+            headers={"If-Match": etag},
+        )
+
+    def delete(self, entity_set: str, row_id: str) -> None:
+        path = f"{entity_set}({odata.guid_literal(row_id)})"
+        try:
+            self._send("DELETE", path, f"delete {entity_set}")
+        except NotFound:
+            pass  # already gone: deleting twice is the same outcome
+
+    # --- bulk ----------------------------------------------------------------------------------
+    def update_multiple(
+        self,
+        entity_set: str,
+        logical_name: str,
+        primary_key: str,
+        rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Update rows (each carries its primary key) with ``UpdateMultiple``, or ``$batch``."""
+        for start in range(0, len(rows), BULK_CHUNK):
+            chunk = rows[start : start + BULK_CHUNK]
+            if (entity_set, "UpdateMultiple") not in self._bulk_unsupported:
+                targets = [
+                    {"@odata.type": f"Microsoft.Dynamics.CRM.{logical_name}", **row}
+                    for row in chunk
+                ]
+                try:
+                    self._send(
+                        "POST",
+                        f"{entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple",
+                        f"UpdateMultiple {entity_set}",
+                        idempotent=True,
+                        json={"Targets": targets},
+                    )
+                    continue
+                except (BadRequest, NotFound) as error:
+                    if not _UNSUPPORTED_BULK.search(error.detail):
+                        raise
+                    logger.info("UpdateMultiple unsupported on %s: using $batch", entity_set)
+                    self._bulk_unsupported.add((entity_set, "UpdateMultiple"))
+            operations = [
+                BatchOperation(
+                    "PATCH",
+                    self._url(f"{entity_set}({odata.guid_literal(str(row[primary_key]))})"),
+                    {k: v for k, v in row.items() if k != primary_key},
+                    {"If-Match": "*"},
+                )
+                for row in chunk
+            ]
+            self.execute_batch([operations])
+
+    def execute_batch(
+        self,
+        change_sets: Sequence[Sequence[BatchOperation]],
+    ) -> list[BatchPartResult]:
+        """Run atomic change sets in one ``$batch``; raises the first failed operation's error."""
+        if sum(len(operations) for operations in change_sets) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH_OPERATIONS} operations")
+        content_type, body = build_batch(change_sets)
+        response = self._send(
+            "POST",
+            "$batch",
+            "$batch",
+            idempotent=True,
+            data=body,
+            headers={"Content-Type": content_type},
+            pass_statuses=frozenset({400}),
+        )
+        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
+        for result in results:
+            if result.status >= 400:
+                raise _part_error(result)
+        return results
+
+
+def _id_from_entity_header(response: requests.Response) -> str:
+    header = response.headers.get("OData-EntityId", "")
+    match = _ENTITY_ID.search(header)
+    if match:
+        return match.group(1)
+    body = response.json() if response.content else {}
+    for key, value in body.items():
+        if key.endswith("id") and isinstance(value, str) and len(value) == 36:
+            return value
+    raise BadRequest(System.DATAVERSE, "create returned no entity id", status=response.status_code)
+
+
+def _part_error(result: BatchPartResult) -> IntegrationError:
+    error = result.body.get("error", {}) if isinstance(result.body, dict) else {}
+    message = str(error.get("message") or "batch operation failed")
+    return BadRequest(
+        System.DATAVERSE,
+        message[:500],
+        status=result.status,
+        operation="$batch part",
+        code=str(error.get("code") or "") or None,
+        request_id=result.headers.get("req_id"),
+    )

@@ -1,0 +1,72 @@
+"""Safe OData query building for Dataverse: literals, ``In`` filters, encoding and URL budgets.
+
+Every value placed in a query goes through here. String literals double ``'``; ``In`` values are
+JSON strings (no doubling inside double quotes); every value is percent-encoded, so ``+``, ``&``,
+``#`` and ``%`` in an email address can never change the query's meaning.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator, Sequence
+from urllib.parse import quote
+
+# The documented GET URL limit is 32,768 characters; stay well below it so headers, the host
+# and future query options always fit.
+MAX_URL_CHARS = 30_000
+# Dataverse guidance: "a few hundred" values per In list.
+MAX_IN_VALUES = 250
+
+
+def string_literal(value: str) -> str:
+    """An OData string literal: single quotes, embedded quotes doubled."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def guid_literal(value: str) -> str:
+    """A GUID literal (unquoted); raises ``ValueError`` for anything that is not a GUID."""
+    return str(uuid.UUID(value))
+
+
+def encode_value(value: str) -> str:
+    """Percent-encode a query value; only OData syntax characters stay readable."""
+    return quote(value, safe="'()")
+
+
+def query_string(params: Sequence[tuple[str, str]]) -> str:
+    """Build ``$select=...&$filter=...`` keeping ``$`` and ``@`` of option and alias names."""
+    return "&".join(f"{quote(name, safe='$@')}={encode_value(value)}" for name, value in params)
+
+
+def in_filter(column: str, values: Sequence[str]) -> tuple[str, list[tuple[str, str]]]:
+    """``Microsoft.Dynamics.CRM.In`` with parameter aliases: (filter expression, alias params)."""
+    expression = "Microsoft.Dynamics.CRM.In(PropertyName=@p1,PropertyValues=@p2)"
+    values_json = json.dumps(list(values), ensure_ascii=False)
+    return expression, [("@p1", string_literal(column)), ("@p2", values_json)]
+
+
+def chunk_for_url(
+    values: Sequence[str], *, fixed_chars: int, max_values: int = MAX_IN_VALUES,
+    max_url_chars: int = MAX_URL_CHARS,
+) -> Iterator[list[str]]:
+    """Split ``values`` so each ``In`` list fits the URL budget after encoding.
+
+    ``fixed_chars`` is the length of everything else in the URL. A single value that cannot fit
+    on its own raises ``ValueError`` rather than producing a request the service would refuse.
+    """
+    budget = max_url_chars - fixed_chars
+    chunk: list[str] = []
+    used = 2  # the brackets of the JSON array
+    for value in values:
+        # Encoded JSON string plus the separating comma.
+        cost = len(encode_value(json.dumps(value, ensure_ascii=False))) + 3
+        if cost + 2 > budget:
+            raise ValueError("a single lookup value is too long for a Dataverse query URL")
+        if chunk and (used + cost > budget or len(chunk) >= max_values):
+            yield chunk
+            chunk, used = [], 2
+        chunk.append(value)
+        used += cost
+    if chunk:
+        yield chunk
