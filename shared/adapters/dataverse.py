@@ -253,13 +253,11 @@ def _id_from_entity_header(response: requests.Response) -> str:
 
 
 def _part_error(result: BatchPartResult) -> IntegrationError:
-    error = result.body.get("error", {}) if isinstance(result.body, dict) else {}
-    message = str(error.get("message") or "batch operation failed")
-    return BadRequest(
-        System.DATAVERSE,
-        message[:500],
-        status=result.status,
-        operation="$batch part",
-        code=str(error.get("code") or "") or None,
-        request_id=result.headers.get("req_id"),
+    """The same error class a standalone request with this status would raise."""
+    standalone = requests.Response()
+    standalone.status_code = result.status
+    standalone.headers.update(result.headers)
+    standalone._content = json.dumps(result.body).encode() if result.body is not None else b""
+    return classify(System.DATAVERSE, standalone, "$batch part") or BadRequest(
+        System.DATAVERSE, "batch operation failed", status=result.status
     )
