@@ -62,7 +62,7 @@ def format_since(value: dt.datetime) -> str:
     """A UTC date-time for a ``*-since/{date}`` path segment."""
     if value.tzinfo is None:
         raise ValueError("since dates must be timezone-aware")
-    return value.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class DotdigitalClient:
