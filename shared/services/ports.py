@@ -9,6 +9,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from shared.domain.model import EmailAccount, SyncSchedule
+
 
 # --- Publishing batches ---------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -24,3 +26,26 @@ class OutboundMessage:
 class BatchPublisher(Protocol):
     def publish(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         """Send every message or raise; a partial send is repeated safely by message id."""
+
+
+# --- CRM settings (Dataverse tables that administrators edit) -------------------------------------
+class CrmSettings(Protocol):
+    def email_accounts(self) -> list[EmailAccount]:
+        """Every connected dotdigital account configured in CRM."""
+
+    def sync_schedules(self) -> list[SyncSchedule]:
+        """Every schedule row (one per email account × sync type)."""
+
+
+# --- dotdigital -----------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EmailPlatformAccount:
+    """What dotdigital says about an account: its id and regional API endpoint."""
+
+    account_id: int
+    api_endpoint: str
+
+
+class EmailPlatform(Protocol):
+    def describe_account(self, account: EmailAccount) -> EmailPlatformAccount:
+        """Reach the account with its API user and report where it lives."""
