@@ -1,0 +1,55 @@
+"""``EmailPlatform`` over dotdigital: a client per email account, secrets from app settings."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+
+import requests
+
+from shared.adapters.dotdigital import ApiCredentials, DotdigitalClient
+from shared.adapters.http_policy import CallStats
+from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
+from shared.domain.model import EmailAccount
+from shared.services.ports import EmailPlatformAccount
+
+
+class DotdigitalEmailPlatform:
+    def __init__(
+        self,
+        settings: DotdigitalSettings,
+        http: HttpSettings,
+        environ: Mapping[str, str],
+        *,
+        stats: CallStats | None = None,
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._environ = environ
+        self._session = requests.Session()
+        self.stats = stats or CallStats()
+        self._clients: dict[str, DotdigitalClient] = {}
+        self._lock = threading.Lock()
+
+    def client_for(self, account: EmailAccount) -> DotdigitalClient:
+        """The client of an email account (created once; the secret is read from app settings)."""
+        with self._lock:
+            client = self._clients.get(account.row_id)
+            if client is None:
+                credentials = ApiCredentials(
+                    api_user=account.api_user,
+                    password=resolve_secret(self._environ, account.secret_name),
+                )
+                client = DotdigitalClient(
+                    self._settings.account_info_url,
+                    credentials,
+                    self._http,
+                    session=self._session,
+                    stats=self.stats,
+                )
+                self._clients[account.row_id] = client
+            return client
+
+    def describe_account(self, account: EmailAccount) -> EmailPlatformAccount:
+        info = self.client_for(account).account_info()
+        return EmailPlatformAccount(account_id=info.account_id, api_endpoint=info.api_endpoint)
