@@ -42,10 +42,6 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Table Storage connection string for sync state (default: AzureWebJobsStorage)",
     ),
-    "STATE_TABLE_ENDPOINT": (
-        False,
-        "Table endpoint for identity-based access (no connection string)",
-    ),
     "AzureWebJobsStorage": (True, "Functions host storage; also the default state store"),
     "ServiceBusConnection": (
         False,
@@ -110,8 +106,7 @@ class DotdigitalSettings:
 
 @dataclass(frozen=True, slots=True)
 class StateSettings:
-    connection_string: str | None = field(default=None, repr=False)
-    table_endpoint: str | None = None
+    connection_string: str = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,10 +179,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         api_audience=_optional(environ, "CONNECTOR_API_AUDIENCE"),
     )
-    state_connection = _optional(environ, "STATE_STORAGE_CONNECTION")
-    state_endpoint = _optional(environ, "STATE_TABLE_ENDPOINT")
-    if state_connection is None and state_endpoint is None:
-        state_connection = _required(environ, "AzureWebJobsStorage")
+    state_connection = _optional(environ, "STATE_STORAGE_CONNECTION") or _required(
+        environ, "AzureWebJobsStorage"
+    )
     queue_connection = _optional(environ, "ServiceBusConnection")
     queue_namespace = _optional(environ, "ServiceBusConnection__fullyQualifiedNamespace")
     return Settings(
@@ -202,7 +196,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 _optional(environ, "DOTDIGITAL_ACCOUNT_INFO_URL") or DEFAULT_ACCOUNT_INFO_URL,
             )
         ),
-        state=StateSettings(connection_string=state_connection, table_endpoint=state_endpoint),
+        state=StateSettings(connection_string=state_connection),
         queues=QueueSettings(
             connection_string=queue_connection,
             namespace=queue_namespace,

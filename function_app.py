@@ -1,0 +1,9 @@
+"""Azure Functions entry point: creates the app and registers the blueprints. Nothing else."""
+
+import azure.functions as func
+
+from shared.entrypoints import sync_timers
+
+app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
+for blueprint in (sync_timers.bp,):
+    app.register_functions(blueprint)

@@ -1,0 +1,73 @@
+"""Composition root: the only module that builds concrete adapters.
+
+``services()`` builds everything once per worker process, on first use (never at import), from
+the app settings in ``os.environ``. Tests install their own with ``override(...)``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from azure.data.tables import TableServiceClient
+
+from shared.adapters.dataverse import DataverseClient
+from shared.adapters.dataverse_settings import DataverseCrmSettings
+from shared.adapters.dotdigital_platform import DotdigitalEmailPlatform
+from shared.adapters.msal_auth import EntraTokenProvider
+from shared.adapters.table_runs import TableRunJournal
+from shared.config import Settings, load_settings
+from shared.services.ports import CrmSettings, EmailPlatform, RunJournal
+
+
+@dataclass
+class Services:
+    settings: Settings
+    crm_settings: CrmSettings
+    email_platform: EmailPlatform
+    run_journal: RunJournal
+
+
+_lock = threading.Lock()
+_built: Services | None = None
+_override: Services | None = None
+
+
+def build_services(environ: dict[str, str]) -> Services:
+    settings = load_settings(environ)
+    tokens = EntraTokenProvider(settings.entra, settings.http)
+    dataverse = DataverseClient(
+        settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
+    )
+    tables = TableServiceClient.from_connection_string(settings.state.connection_string)
+    return Services(
+        settings=settings,
+        crm_settings=DataverseCrmSettings(dataverse),
+        email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
+        run_journal=TableRunJournal(tables),
+    )
+
+
+def services() -> Services:
+    """The process's services, built on first use."""
+    global _built
+    if _override is not None:
+        return _override
+    with _lock:
+        if _built is None:
+            _built = build_services(dict(os.environ))
+        return _built
+
+
+@contextmanager
+def override(replacement: Services) -> Iterator[Services]:
+    """Use ``replacement`` instead of the real services inside the block (tests)."""
+    global _override
+    previous, _override = _override, replacement
+    try:
+        yield replacement
+    finally:
+        _override = previous

@@ -1,0 +1,66 @@
+"""The connectivity check: can the connector read its CRM settings and reach every account?
+
+This is the first cycle ``make run ONCE=1`` runs: for each email account, the schedule rows
+found in Dataverse and what dotdigital's account-info says.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from shared.errors import AppError
+from shared.services.ports import CrmSettings, EmailPlatform
+
+
+@dataclass(frozen=True, slots=True)
+class AccountCheck:
+    email_account: str
+    dotdigital_account_id: str
+    schedules: list[str] = field(default_factory=list)
+    api_endpoint: str | None = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectivityReport:
+    accounts: list[AccountCheck]
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.accounts) and all(check.ok for check in self.accounts)
+
+    def summary(self) -> dict[str, object]:
+        return {"ok": self.ok, "accounts": [asdict(check) for check in self.accounts]}
+
+
+def check_connectivity(crm: CrmSettings, platform: EmailPlatform) -> ConnectivityReport:
+    """Check every email account; one account's failure is reported, not fatal for the others."""
+    schedules = crm.sync_schedules()
+    checks: list[AccountCheck] = []
+    for account in sorted(crm.email_accounts(), key=lambda a: a.name):
+        labels = sorted(
+            f"{s.sync_type.label}: "
+            + (f"every {s.interval_minutes} min" if s.interval_minutes else "manual")
+            for s in schedules
+            if s.email_account_id == account.row_id
+        )
+        try:
+            described = platform.describe_account(account)
+        except AppError as error:
+            checks.append(
+                AccountCheck(account.name, account.dotdigital_account_id, labels, error=str(error))
+            )
+            continue
+        checks.append(
+            AccountCheck(
+                account.name,
+                str(described.account_id),
+                labels,
+                api_endpoint=described.api_endpoint,
+            )
+        )
+    return ConnectivityReport(checks)
