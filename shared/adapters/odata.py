@@ -56,16 +56,17 @@ def chunk_for_url(
     on its own raises ``ValueError`` rather than producing a request the service would refuse.
     """
     budget = max_url_chars - fixed_chars
+    brackets = len(encode_value("[]"))
     chunk: list[str] = []
-    used = 2  # the brackets of the JSON array
+    used = brackets
     for value in values:
-        # Encoded JSON string plus the separating comma.
-        cost = len(encode_value(json.dumps(value, ensure_ascii=False))) + 3
-        if cost + 2 > budget:
+        # The encoded JSON string plus json.dumps' ", " separator (an upper bound for the last).
+        cost = len(encode_value(json.dumps(value, ensure_ascii=False) + ", "))
+        if cost + brackets > budget:
             raise ValueError("a single lookup value is too long for a Dataverse query URL")
         if chunk and (used + cost > budget or len(chunk) >= max_values):
             yield chunk
-            chunk, used = [], 2
+            chunk, used = [], brackets
         chunk.append(value)
         used += cost
     if chunk:
