@@ -1,0 +1,237 @@
+"""DataverseClient against the Dataverse emulator: lookups, paging, bulk writes, faults, errors."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from emulators.cluster import EmulatorCluster
+from shared.adapters.dataverse import DataverseClient
+from shared.adapters.http_policy import RetryPolicy
+from shared.config import DataverseSettings, HttpSettings
+from shared.errors import AuthFailed, NotFound, WaitTooLong
+from tests.adapters.conftest import admin
+
+CRAFTED = [
+    "o'brien@example.com",
+    "first+tag@example.com",
+    "a&b@example.com",
+    "hash#tag@example.com",
+    "per%cent@example.com",
+    "ünïcødé@exämple.com",
+    ("x" * 290) + "@ex.com",
+]
+
+
+def _contact(email: str, **extra: object) -> dict[str, object]:
+    return {"contactid": str(uuid.uuid4()), "lastname": "Test", "emailaddress1": email, **extra}
+
+
+@pytest.fixture
+def client(
+    dataverse_settings: DataverseSettings,
+    http: HttpSettings,
+    app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> DataverseClient:
+    return DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
+
+
+def _seed(cluster: EmulatorCluster, contacts: list[dict[str, object]]) -> None:
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": contacts}})
+
+
+def test_crafted_addresses_match_exactly_the_records_with_that_address(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    # Near misses that a broken escape or encoding would match instead (or as well).
+    decoys = ["o'brien@example.co", "first tag@example.com", "a@example.com", "hash@example.com"]
+    rows = [_contact(email) for email in CRAFTED + decoys]
+    _seed(cluster, rows)
+    for email in CRAFTED:
+        found = list(
+            client.rows_where_in("contacts", "emailaddress1", [email], select=["emailaddress1"])
+        )
+        assert [row["emailaddress1"] for row in found] == [email]
+
+
+def test_lookup_is_case_insensitive_and_finds_every_record_with_the_address(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    _seed(cluster, [_contact("Mixed.Case@Example.com"), _contact("mixed.case@example.com")])
+    found = list(
+        client.rows_where_in(
+            "contacts", "emailaddress1", ["MIXED.case@example.COM"], select=["emailaddress1"]
+        )
+    )
+    assert len(found) == 2
+
+
+def test_an_address_too_long_for_any_query_is_rejected_before_sending(
+    client: DataverseClient,
+) -> None:
+    with pytest.raises(ValueError, match="too long"):
+        list(
+            client.rows_where_in(
+                "contacts", "emailaddress1", ["a" * 40_000], select=["emailaddress1"]
+            )
+        )
+
+
+def test_large_lookups_are_chunked_and_paged(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    emails = [f"user{i}@example.com" for i in range(1200)]
+    _seed(cluster, [_contact(email) for email in emails])
+    found = list(
+        client.rows_where_in("contacts", "emailaddress1", emails, select=["emailaddress1"])
+    )
+    assert sorted(row["emailaddress1"] for row in found) == sorted(emails)
+    pages = list(client.iter_rows("contacts", select=["emailaddress1"], page_size=100))
+    assert len(pages) == 1200
+    assert len({row["contactid"] for row in pages}) == 1200
+
+
+def test_update_multiple_writes_every_row(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    rows = [_contact(f"u{i}@example.com") for i in range(1500)]
+    _seed(cluster, rows)
+    client.update_multiple(
+        "contacts",
+        "contact",
+        "contactid",
+        [{"contactid": row["contactid"], "donotbulkemail": True} for row in rows],
+    )
+    updated = list(
+        client.iter_rows("contacts", select=["donotbulkemail"], filter="donotbulkemail eq true")
+    )
+    assert len(updated) == 1500
+    stats = admin(cluster, "dataverse", "GET", "stats")
+    bulk_calls = sum(n for route, n in stats["by_route"].items() if "UpdateMultiple" in route)
+    assert bulk_calls == 2
+
+
+def test_update_multiple_falls_back_to_batch_when_the_table_does_not_support_it(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    rows = [_contact(f"b{i}@example.com") for i in range(20)]
+    _seed(cluster, rows)
+    admin(cluster, "dataverse", "POST", "config", {"bulk_unsupported_tables": ["contacts"]})
+    client.update_multiple(
+        "contacts",
+        "contact",
+        "contactid",
+        [{"contactid": row["contactid"], "donotbulkemail": True} for row in rows],
+    )
+    updated = list(
+        client.iter_rows("contacts", select=["donotbulkemail"], filter="donotbulkemail eq true")
+    )
+    assert len(updated) == 20
+
+
+def test_update_of_a_missing_row_is_not_an_upsert(client: DataverseClient) -> None:
+    with pytest.raises(NotFound):
+        client.update("contacts", str(uuid.uuid4()), {"lastname": "Ghost"})
+    assert list(client.iter_rows("contacts", select=["lastname"])) == []
+
+
+def test_survives_throttling_and_connection_resets(
+    cluster: EmulatorCluster, client: DataverseClient, sleeps: list[float]
+) -> None:
+    rows = [_contact(f"f{i}@example.com") for i in range(300)]
+    _seed(cluster, rows)
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "faults",
+        {
+            "seed": 3,
+            "rules": [
+                {"path": "/api/data/*", "status": 429, "retry_after": 1, "probability": 0.1},
+                {"path": "/api/data/*", "reset": True, "probability": 0.05},
+            ],
+        },
+    )
+    emails = [str(row["emailaddress1"]) for row in rows]
+    for start in range(0, 300, 10):
+        chunk = emails[start : start + 10]
+        found = list(
+            client.rows_where_in("contacts", "emailaddress1", chunk, select=["emailaddress1"])
+        )
+        assert sorted(r["emailaddress1"] for r in found) == sorted(chunk)
+        client.update_multiple(
+            "contacts",
+            "contact",
+            "contactid",
+            [{"contactid": r["contactid"], "lastname": "Changed"} for r in found],
+        )
+    changed = list(
+        client.iter_rows("contacts", select=["lastname"], filter="lastname eq 'Changed'")
+    )
+    assert len(changed) == 300
+    faults = admin(cluster, "dataverse", "GET", "stats")["faults_injected"]
+    assert faults > 0 and client.stats.retries >= faults
+    assert 1.0 in sleeps  # Retry-After honoured
+
+
+def test_permanent_401_fails_fast_with_a_typed_error(
+    dataverse_settings: DataverseSettings,
+    http: HttpSettings,
+    fast_policy: RetryPolicy,
+    sleeps: list[float],
+) -> None:
+    client = DataverseClient(dataverse_settings, http, lambda: "not-a-token", policy=fast_policy)
+    with pytest.raises(AuthFailed) as caught:
+        list(client.iter_rows("contacts", select=["lastname"]))
+    assert caught.value.system.value == "dataverse"
+    assert caught.value.status == 401
+    assert sleeps == []
+    assert client.stats.requests == 1
+
+
+def test_a_wait_longer_than_a_function_may_hold_is_handed_back(
+    cluster: EmulatorCluster, client: DataverseClient, sleeps: list[float]
+) -> None:
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "faults",
+        {
+            "rules": [
+                {"path": "/api/data/*", "status": 429, "retry_after": 600},
+            ]
+        },
+    )
+    with pytest.raises(WaitTooLong) as caught:
+        list(client.iter_rows("contacts", select=["lastname"]))
+    assert caught.value.retry_after_s == 600
+    assert sleeps == []
+
+
+def test_error_names_the_system_and_the_request_id(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    with pytest.raises(NotFound) as caught:
+        list(
+            client.iter_rows("Contacts", select=["lastname"])
+        )  # entity set names are case-sensitive
+    text = str(caught.value)
+    assert text.startswith("dataverse")
+    assert "0x8006088a" in text
+    assert caught.value.request_id is None or caught.value.request_id in text
+
+
+def test_requests_keep_working_with_verify_per_request(
+    http: HttpSettings, cluster: EmulatorCluster
+) -> None:
+    # REQUESTS_CA_BUNDLE may be set in the environment; the client passes verify= every time.
+    response = requests.get(
+        f"{cluster.dataverse_server.base_url}/_emulator/stats", verify=http.verify, timeout=10
+    )
+    assert response.status_code == 200
