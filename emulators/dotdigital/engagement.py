@@ -28,9 +28,10 @@ from emulators.dotdigital.engagement_campaigns import (
     campaign_summary,
     contact_summary,
     event_to_api,
+    merged_activities,
     parse_campaigns,
 )
-from emulators.dotdigital.engagement_surveys import Survey, parse_surveys
+from emulators.dotdigital.engagement_surveys import Survey, merged_responses, parse_surveys
 from emulators.dotdigital.feature_input import (
     RequestRejected,
     path_date,
@@ -41,7 +42,7 @@ from emulators.dotdigital.feature_input import (
     seed_items,
 )
 from emulators.dotdigital.v2_input import CONTACT_NOT_FOUND
-from emulators.http import Request, Response, Route
+from emulators.http import Request, Response, Route, route
 
 CAMPAIGN_NOT_FOUND = "Error: ERROR_CAMPAIGN_NOT_FOUND"
 SURVEY_NOT_FOUND = "Error: ERROR_SURVEY_NOT_FOUND"
@@ -100,7 +101,35 @@ class EngagementFeature:
         return self.export_account(account_id)
 
     def admin_routes(self) -> list[Route]:
-        return []
+        return [
+            route("POST", r"/engagement/campaign-activity", "engagement campaign activity",
+                  self._admin_campaign_activity),
+            route("POST", r"/engagement/survey-responses", "engagement survey responses",
+                  self._admin_survey_responses),
+        ]
+
+    def _admin_campaign_activity(self, request: Request, _: re.Match[str]) -> Response:
+        """New activity after the seed: ``{"accountId", "campaignId", "activities": [...]}``;
+        a row for an email the campaign already has replaces that row."""
+        payload = _admin_payload(request, "campaignId", "activities")
+        with self._lock:
+            campaign = self._campaigns.get(payload["accountId"], {}).get(payload["campaignId"])
+            if campaign is None:
+                raise ValueError(f"no campaign {payload['campaignId']} in that account")
+            campaign.activities = merged_activities(campaign, _located(payload, "activities"))
+            campaign.reindex()
+            return Response.json(200, {"activities": len(campaign.activities)})
+
+    def _admin_survey_responses(self, request: Request, _: re.Match[str]) -> Response:
+        """New responses after the seed: ``{"accountId", "surveyId", "responses": [...]}``."""
+        payload = _admin_payload(request, "surveyId", "responses")
+        with self._lock:
+            survey = self._surveys.get(payload["accountId"], {}).get(payload["surveyId"])
+            if survey is None:
+                raise ValueError(f"no survey {payload['surveyId']} in that account")
+            survey.responses = merged_responses(survey, _located(payload, "responses"))
+            survey.reindex()
+            return Response.json(200, {"responses": len(survey.responses)})
 
     def routes(self) -> list[AccountRoute]:
         def get(pattern: str, name: str, handler: AccountHandler) -> AccountRoute:
@@ -304,3 +333,19 @@ class EngagementFeature:
         if survey is None:
             raise RequestRejected(404, SURVEY_NOT_FOUND)
         return survey
+
+
+def _admin_payload(request: Request, id_key: str, list_key: str) -> dict[str, Any]:
+    payload = request.json()
+    expected = {"accountId", id_key, list_key}
+    if not isinstance(payload, dict) or set(payload) != expected:
+        raise ValueError(f"body must be an object with exactly {sorted(expected)}")
+    for key in ("accountId", id_key):
+        if isinstance(payload[key], bool) or not isinstance(payload[key], int):
+            raise ValueError(f"{key} must be an integer")
+    return payload
+
+
+def _located(payload: Mapping[str, Any], key: str) -> list[tuple[str, Any]]:
+    items = seed_items(payload, key, "body")
+    return items or []

@@ -314,3 +314,13 @@ def campaign_summary(campaign: Campaign) -> dict[str, Any]:
 
 def _ratio(part: int, whole: int) -> float:
     return part / whole if whole else 0.0
+
+
+def merged_activities(campaign: Campaign, items: list[tuple[str, Any]]) -> list[ContactActivity]:
+    """The campaign's rows with ``items`` applied: a row for a known email replaces the old one."""
+    rows = {row.email.lower(): row for row in campaign.activities}
+    added = [_parse_activity(where, raw, campaign.date_sent) for where, raw in items]
+    unique_by(added, lambda row: row.email.lower(), "activity email", "activities")
+    for row in added:
+        rows[row.email.lower()] = row
+    return list(rows.values())

@@ -197,3 +197,13 @@ def _parse_response(where: str, raw: Any, position: int) -> SurveyResponse:
         id=reader.integer("id", position), email=reader.text("email"), date_started=started,
         date_completed=completed, answers=answers,
     )
+
+
+def merged_responses(survey: Survey, items: list[tuple[str, Any]]) -> list[SurveyResponse]:
+    """The survey's responses with ``items`` appended (ids continue after the highest one)."""
+    next_id = max((response.id for response in survey.responses), default=0) + 1
+    added = [_parse_response(where, raw, next_id + index) for index, (where, raw) in
+             enumerate(items)]
+    merged = [*survey.responses, *added]
+    unique_by(merged, lambda response: response.id, "response id", "responses")
+    return merged
