@@ -6,7 +6,7 @@ Keys this module does not know are left for the feature modules (programs, campa
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from emulators.clock import Clock
@@ -81,7 +81,7 @@ def parse_account(raw: Any, where: str, clock: Clock) -> AccountStore:
 
 
 def export_account(store: AccountStore, only_email: str | None = None) -> dict[str, Any]:
-    contacts = store.contacts.values()
+    contacts: Iterable[Contact] = store.contacts.values()
     if only_email is not None:
         found = store.contact_by_email(only_email)
         contacts = [found] if found is not None else []
@@ -307,4 +307,4 @@ def _optional_text(raw: Any, where: str) -> str:
 def _int(raw: Any, where: str) -> int:
     if isinstance(raw, bool) or not isinstance(raw, int) or raw <= 0:
         raise SeedError(f"{where} must be a positive integer")
-    return raw
+    return int(raw)

@@ -73,7 +73,7 @@ def v3_error(
 
 def format_date(value: dt.datetime) -> str:
     """UTC ISO 8601 with milliseconds and ``Z``, as the documented examples show."""
-    utc = value.astimezone(dt.timezone.utc)
+    utc = value.astimezone(dt.UTC)
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
@@ -97,7 +97,7 @@ def parse_date(text: str) -> dt.datetime:
         raise ValueError(f"not a date: {text!r}")
     year, month, day, hour, minute, second, fraction, zone = match.groups()
     micro = int((fraction or "0").ljust(6, "0")[:6])
-    tz = dt.timezone.utc
+    tz = dt.UTC
     if zone and zone not in ("Z", "z"):
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
@@ -106,4 +106,4 @@ def parse_date(text: str) -> dt.datetime:
         int(year), int(month), int(day), int(hour or 0), int(minute or 0), int(second or 0),
         micro, tzinfo=tz,
     )
-    return parsed.astimezone(dt.timezone.utc)
+    return parsed.astimezone(dt.UTC)
