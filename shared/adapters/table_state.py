@@ -1,0 +1,320 @@
+"""The sync state store on Azure Table Storage (``SyncStateStore``).
+
+Data model: one table (default ``syncstate``), one partition per email account and sync type,
+``PartitionKey = "<account>|<sync type>"``. Keeping all of a sync's state in one partition means
+every multi-row change is a single entity-group transaction (atomic), and a partition's rows stay
+few and small.
+
+| RowKey                            | Holds                                                       |
+|-----------------------------------|-------------------------------------------------------------|
+| ``watermark``                     | ``Value``: the time up to which changes were handed on      |
+| ``checkpoint|<STATE_NAME>``       | one typed checkpoint, e.g. the reader's ``PageCursor``;     |
+|                                   | one property per dataclass field (readable in Explorer)     |
+| ``run|<run id>``                  | the run header: ``Status``, ``Since``, ``Until``, ``DryRun``,|
+|                                   | ``StartedAt``, ``CompletedAt``, ``BatchesPublished``,       |
+|                                   | ``BatchesApplied``, ``HighestApplied``, ``n_<counter>``     |
+| ``run|<run id>|batch|<0000042>``  | marker that batch 42 was applied: ``AppliedAt`` and the     |
+|                                   | batch's own ``n_<counter>`` values                          |
+
+Concurrency: every write is conditional. Replacing a row needs the ETag it was read with, and
+creating one fails if it exists; a lost race is ``PreconditionFailed`` (re-read, decide again).
+
+- The watermark only moves forward: a request to move it back is a ``DomainError`` (a stale
+  reader must not re-open a window that later runs have closed), an equal value is a no-op so a
+  repeated final step of an interrupted run succeeds.
+- A batch is counted exactly once: its marker row is inserted and the run header updated in one
+  transaction, conditional on the header's ETag. A redelivered batch finds its marker and changes
+  nothing; two concurrent deliveries race on the header ETag and the loser sees the marker on
+  re-read. The header's totals therefore never disagree with the markers.
+- A run completes (status ``completed``, ``completed_now`` returned to exactly one caller) when
+  publishing is done and ``BatchesApplied == BatchesPublished``, whichever of the reader's last
+  ``record_published`` or the applier's last ``mark_batch_applied`` comes second.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from azure.core.credentials import TokenCredential
+from azure.data.tables import TableClient, TableEntity
+
+from shared.adapters import table_codec as codec
+from shared.adapters.table_rows import TableRows
+from shared.config import StateSettings
+from shared.errors import ConfigError, DomainError, NotFound, PreconditionFailed, System
+from shared.services.ports import (
+    BatchOutcome,
+    C,
+    RunState,
+    RunStatus,
+    RunUpdate,
+    SyncKey,
+    Versioned,
+)
+
+DEFAULT_TABLE = "syncstate"
+WATERMARK_ROW = "watermark"
+# Concurrent appliers of one run contend on its header; a few quick re-reads settle it, and if
+# they don't the error is retryable (the message is redelivered).
+_MAX_ATTEMPTS = 8
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class TableSyncStateStore:
+    """``SyncStateStore`` on one Table Storage table; see the module docstring for the model."""
+
+    def __init__(
+        self,
+        table: TableClient,
+        *,
+        clock: Callable[[], datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._rows = TableRows(table)
+        self._clock = clock
+        self._sleep = sleep
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: StateSettings,
+        *,
+        table_name: str = DEFAULT_TABLE,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> TableSyncStateStore:
+        """The store on the configured storage account (connection string)."""
+        if not settings.connection_string:
+            raise ConfigError("sync state needs STATE_STORAGE_CONNECTION or AzureWebJobsStorage")
+        # The SDK's own retries stay few: a function's time is better spent on redelivery.
+        table = TableClient.from_connection_string(
+            settings.connection_string, table_name, retry_total=3
+        )
+        return cls(table, clock=clock)
+
+    @classmethod
+    def from_endpoint(
+        cls,
+        table_endpoint: str,
+        credential: TokenCredential,
+        *,
+        table_name: str = DEFAULT_TABLE,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> TableSyncStateStore:
+        """The store reached with an identity (e.g. a managed identity's credential)."""
+        table = TableClient(table_endpoint, table_name, credential=credential, retry_total=3)
+        return cls(table, clock=clock)
+
+    # --- watermark --------------------------------------------------------------------------
+    def get_watermark(self, key: SyncKey) -> Versioned[datetime] | None:
+        entity = self._rows.get(codec.partition_key(key), WATERMARK_ROW)
+        if entity is None:
+            return None
+        return Versioned(codec.plain_utc(entity["Value"]), _etag(entity))
+
+    def advance_watermark(
+        self, key: SyncKey, to: datetime, *, etag: str | None
+    ) -> Versioned[datetime]:
+        partition = codec.partition_key(key)
+        to = codec.plain_utc(codec.utc(to, "watermark"))
+        current = self._rows.get(partition, WATERMARK_ROW)
+        entity = {"PartitionKey": partition, "RowKey": WATERMARK_ROW, "Value": to}
+        if current is None:
+            if etag is not None:
+                raise _lost("advance_watermark", "the watermark no longer exists")
+            return Versioned(to, self._rows.create(entity))
+        if etag != _etag(current):
+            raise _lost("advance_watermark", "the watermark changed since it was read")
+        stored = codec.plain_utc(current["Value"])
+        if to < stored:
+            raise DomainError(
+                f"watermark of {key.account}/{key.sync_type} would move back from "
+                f"{stored.isoformat()} to {to.isoformat()}"
+            )
+        if to == stored:
+            return Versioned(stored, etag)
+        return Versioned(to, self._rows.replace(entity, etag))
+
+    # --- checkpoints ------------------------------------------------------------------------
+    def get_checkpoint(self, key: SyncKey, kind: type[C]) -> Versioned[C] | None:
+        entity = self._rows.get(codec.partition_key(key), codec.checkpoint_row_key(kind))
+        if entity is None:
+            return None
+        return Versioned(codec.decode_checkpoint(kind, entity), _etag(entity))
+
+    def save_checkpoint(self, key: SyncKey, value: C, *, etag: str | None) -> Versioned[C]:
+        entity = {
+            "PartitionKey": codec.partition_key(key),
+            "RowKey": codec.checkpoint_row_key(type(value)),
+            **codec.encode_checkpoint(value),
+        }
+        new_etag = self._rows.create(entity) if etag is None else self._rows.replace(entity, etag)
+        return Versioned(value, new_etag)
+
+    def delete_checkpoint(self, key: SyncKey, kind: type[C], *, etag: str) -> None:
+        self._rows.delete(codec.partition_key(key), codec.checkpoint_row_key(kind), etag)
+
+    # --- runs -------------------------------------------------------------------------------
+    def start_run(
+        self, key: SyncKey, run_id: str, *, since: datetime, until: datetime, dry_run: bool = False
+    ) -> RunState:
+        partition = codec.partition_key(key)
+        row = _run_row(run_id)
+        since, until = codec.utc(since, "since"), codec.utc(until, "until")
+        if since > until:
+            raise ValueError(f"run {run_id}: since {since.isoformat()} is after until")
+        entity: dict[str, Any] = {
+            "PartitionKey": partition, "RowKey": row, "Status": RunStatus.PUBLISHING.value,
+            "Since": since, "Until": until, "DryRun": bool(dry_run),
+            "StartedAt": codec.utc(self._clock(), "clock"),
+            "BatchesPublished": codec.int64(0), "BatchesApplied": codec.int64(0),
+            _HIGHEST: codec.int64(-1),
+        }
+        try:
+            return _run_state(key, run_id, entity, self._rows.create(entity))
+        except PreconditionFailed:
+            existing, _ = self._load_run(key, run_id, "start_run")
+        if (existing.since, existing.until, existing.dry_run) != (since, until, bool(dry_run)):
+            raise DomainError(f"run {run_id} already exists with another window or mode")
+        return existing
+
+    def get_run(self, key: SyncKey, run_id: str) -> RunState | None:
+        entity = self._rows.get(codec.partition_key(key), _run_row(run_id))
+        return None if entity is None else _run_state(key, run_id, entity, _etag(entity))
+
+    def record_published(
+        self, key: SyncKey, run_id: str, *, batches: int, done: bool = False
+    ) -> RunUpdate:
+        codec.check_count("batch count", batches)
+        for attempt in range(_MAX_ATTEMPTS):
+            run, highest = self._load_run(key, run_id, "record_published")
+            published = max(run.batches_published, batches)
+            if run.status is not RunStatus.PUBLISHING and batches > run.batches_published:
+                raise DomainError(f"run {run_id} finished publishing at {run.batches_published}")
+            status = run.status
+            if status is RunStatus.PUBLISHING and done:
+                if highest >= published:
+                    raise DomainError(f"run {run_id} has applied batch {highest}, beyond the "
+                                      f"{published} published")
+                complete = run.batches_applied == published
+                status = RunStatus.COMPLETED if complete else RunStatus.APPLYING
+            if (status, published) == (run.status, run.batches_published):
+                return RunUpdate(run, completed_now=False)
+            entity = _run_entity(run, highest, status=status, published=published,
+                                 completed_at=self._now_if(status))
+            try:
+                etag = self._rows.replace(entity, run.etag)
+            except PreconditionFailed:
+                self._back_off(attempt)
+                continue
+            return RunUpdate(_run_state(key, run_id, entity, etag),
+                             completed_now=status is RunStatus.COMPLETED)
+        raise _lost("record_published", f"run {run_id} kept changing; try again")
+
+    def mark_batch_applied(
+        self, key: SyncKey, run_id: str, batch: int, counters: Mapping[str, int]
+    ) -> BatchOutcome:
+        codec.check_batch_number(batch)
+        counts = codec.check_counters(counters)
+        partition = codec.partition_key(key)
+        marker_row = f"{_run_row(run_id)}|batch|{batch:07d}"
+        for attempt in range(_MAX_ATTEMPTS):
+            run, highest = self._load_run(key, run_id, "mark_batch_applied")
+            if self._rows.get(partition, marker_row) is not None:
+                return BatchOutcome(applied_now=False, run=run, completed_now=False)
+            if run.status is not RunStatus.PUBLISHING and batch >= run.batches_published:
+                raise DomainError(
+                    f"batch {batch} is beyond run {run_id}'s last batch {run.batches_published - 1}"
+                )
+            applied = run.batches_applied + 1
+            complete = run.status is RunStatus.APPLYING and applied == run.batches_published
+            status = RunStatus.COMPLETED if complete else run.status
+            totals = {name: run.counters.get(name, 0) + counts.get(name, 0)
+                      for name in sorted({*run.counters, *counts})}
+            header = _run_entity(run, max(highest, batch), status=status, applied=applied,
+                                 counters=totals, completed_at=self._now_if(status))
+            marker = {"PartitionKey": partition, "RowKey": marker_row,
+                      "AppliedAt": codec.utc(self._clock(), "clock"), **_counter_properties(counts)}
+            try:
+                etag = self._rows.create_and_replace(marker, header, run.etag)
+            except PreconditionFailed:
+                self._back_off(attempt)  # re-read: either a redelivery won, or another batch did
+                continue
+            return BatchOutcome(applied_now=True, run=_run_state(key, run_id, header, etag),
+                                completed_now=complete)
+        raise _lost("mark_batch_applied", f"run {run_id} kept changing; try again")
+
+    # --- helpers ----------------------------------------------------------------------------
+    def _load_run(self, key: SyncKey, run_id: str, operation: str) -> tuple[RunState, int]:
+        """The run and the highest batch number applied so far (-1 for none)."""
+        entity = self._rows.get(codec.partition_key(key), _run_row(run_id))
+        if entity is None:
+            raise NotFound(System.TABLES, f"run {run_id} of {key.account}/{key.sync_type} "
+                           "is unknown", operation=operation)
+        return _run_state(key, run_id, entity, _etag(entity)), codec.read_int(entity, _HIGHEST)
+
+    def _now_if(self, status: RunStatus) -> datetime | None:
+        return codec.utc(self._clock(), "clock") if status is RunStatus.COMPLETED else None
+
+    def _back_off(self, attempt: int) -> None:
+        self._sleep(min(0.02 * 2**attempt, 0.5) * random.random())
+
+
+_HIGHEST = "HighestApplied"
+
+
+def _etag(entity: TableEntity) -> str:
+    return str(entity.metadata["etag"])
+
+
+def _lost(operation: str, detail: str) -> PreconditionFailed:
+    return PreconditionFailed(System.TABLES, detail, operation=operation)
+
+
+def _run_row(run_id: str) -> str:
+    return f"run|{codec.check_run_id(run_id)}"
+
+
+def _counter_properties(counters: Mapping[str, int]) -> dict[str, Any]:
+    return {codec.COUNTER_PREFIX + name: codec.int64(value) for name, value in counters.items()}
+
+
+def _run_entity(
+    run: RunState, highest: int, *, status: RunStatus, completed_at: datetime | None,
+    published: int | None = None, applied: int | None = None,
+    counters: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
+    entity: dict[str, Any] = {
+        "PartitionKey": codec.partition_key(run.key), "RowKey": _run_row(run.run_id),
+        "Status": status.value, "Since": run.since, "Until": run.until, "DryRun": run.dry_run,
+        "StartedAt": run.started_at,
+        "BatchesPublished": codec.int64(run.batches_published if published is None else published),
+        "BatchesApplied": codec.int64(run.batches_applied if applied is None else applied),
+        _HIGHEST: codec.int64(highest),
+        **_counter_properties(run.counters if counters is None else counters),
+    }
+    if completed_at is not None:
+        entity["CompletedAt"] = completed_at
+    return entity
+
+
+def _run_state(key: SyncKey, run_id: str, entity: Mapping[str, Any], etag: str) -> RunState:
+    completed_at = entity.get("CompletedAt")
+    prefix = codec.COUNTER_PREFIX
+    return RunState(
+        key=key, run_id=run_id, status=RunStatus(entity["Status"]),
+        since=codec.plain_utc(entity["Since"]), until=codec.plain_utc(entity["Until"]),
+        dry_run=bool(entity["DryRun"]), started_at=codec.plain_utc(entity["StartedAt"]),
+        batches_published=codec.read_int(entity, "BatchesPublished"),
+        batches_applied=codec.read_int(entity, "BatchesApplied"),
+        completed_at=None if completed_at is None else codec.plain_utc(completed_at),
+        counters={name[len(prefix):]: codec.read_int(entity, name)
+                  for name in sorted(entity) if name.startswith(prefix)},
+        etag=etag,
+    )
