@@ -202,7 +202,8 @@ def test_concurrent_appliers_count_every_batch_once(
     assert final.counters == {"changed": sum(range(batches))}
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data(), batches=st.integers(min_value=0, max_value=6))
 def test_any_order_and_duplication_completes_exactly_once(
     store: SyncStateStore, data: st.DataObject, batches: int
