@@ -174,6 +174,13 @@ class _Binder:
             self._reject_path(node)
         if isinstance(node, Call):
             self._check_function_name(node.name)
+        if isinstance(node, Not):
+            edm = self.edm_of(node.operand)
+            if edm not in {"Edm.Boolean", None}:
+                raise QueryError(
+                    "A unary operator with an incompatible type was detected. Found operand "
+                    f"type '{edm}' for operator kind 'Not'."
+                )
         return "Edm.Boolean"
 
     def _reject_path(self, node: PropertyPath) -> None:
@@ -197,12 +204,7 @@ class _Binder:
         if isinstance(node, Logical):
             return self._logical(node, negate)
         if isinstance(node, Not):
-            edm = self.edm_of(node.operand)
-            if edm not in {"Edm.Boolean", None}:
-                raise QueryError(
-                    "A unary operator with an incompatible type was detected. Found operand "
-                    f"type '{edm}' for operator kind 'Not'."
-                )
+            self.edm_of(node)
             return self.boolean(node.operand, negate=not negate)
         if isinstance(node, Compare):
             return self._compare(node, negate)

@@ -71,7 +71,7 @@ def parse_query(params: Sequence[tuple[str, str]], table: TableInfo) -> QueryPla
 
 
 def _select(value: str | None, table: TableInfo) -> tuple[str, ...] | None:
-    if value is None:
+    if value is None or not value.strip():
         return None
     names: list[str] = []
     for item in value.split(","):
