@@ -17,6 +17,8 @@ from urllib.parse import unquote
 from emulators.dotdigital.contracts import (
     AccountContext,
     AccountHandler,
+    AccountRoute,
+    account_route,
     format_date,
     parse_date,
     v2_error,
@@ -46,6 +48,11 @@ def rejecting(handler: AccountHandler) -> AccountHandler:
             return v2_error(rejected.status, rejected.message)
 
     return guarded
+
+
+def get_route(pattern: str, name: str, handler: AccountHandler) -> AccountRoute:
+    """A GET route whose handler may raise ``RequestRejected``; ``name`` is the path template."""
+    return account_route("GET", pattern, f"GET {name}", rejecting(handler))
 
 
 # --- requests ----------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ import re
 import threading
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from typing import Any
 
 from emulators.clock import Clock
@@ -31,6 +31,11 @@ from emulators.dotdigital.feature_input import (
     rejecting,
     seed_items,
 )
+from emulators.dotdigital.programs_input import (
+    ProgramsSettings,
+    check_setting,
+    read_enrolment_body,
+)
 from emulators.dotdigital.programs_model import (
     FAULT_ALREADY_IN_PROGRAM,
     FAULT_CONTACT_NOT_FOUND,
@@ -41,8 +46,7 @@ from emulators.dotdigital.programs_model import (
     parse_enrolments,
     parse_programs,
 )
-from emulators.dotdigital.v2_input import INVALID_REQUEST
-from emulators.http import Request, Response, route
+from emulators.http import Request, Response, Route, route
 
 ALLOWANCE_WINDOW = dt.timedelta(hours=1)
 # The documented message carries a trailing space (the official extensions compare against it).
@@ -50,14 +54,6 @@ ALLOWANCE_EXCEEDED = "Error: ERROR_ENROLMENT_ALLOWANCE_EXCEEDED "
 _ENROLMENT_STATUS_NAMES = {"processing": "Processing", "finished": "Finished",
                            "notavailableinthisversion": "NotAvailableInThisVersion"}
 _IDS_NAMESPACE = uuid.UUID("5f0c2a43-7d0e-4c55-9a57-0d5c1f3b9e21")
-
-
-@dataclass
-class ProgramsSettings:
-    enrolment_processing_seconds: float = 2.0
-    enrolments_per_hour: int = 20
-    max_contacts_per_enrolment: int = 25
-    max_address_books_per_enrolment: int = 10
 
 
 class ProgramsFeature:
@@ -133,7 +129,7 @@ class ProgramsFeature:
             ),
         ]
 
-    def admin_routes(self) -> list[Any]:
+    def admin_routes(self) -> list[Route]:
         return [
             route("POST", r"/programs/enrolments/finish", "programs finish", self._admin_finish),
             route("GET", r"/programs/config", "programs config", self._admin_config),
@@ -177,7 +173,7 @@ class ProgramsFeature:
             return Response.text(200, enrolment.faults_csv(), "text/csv; charset=utf-8")
 
     def _enrol(self, ctx: AccountContext, request: Request, _: re.Match[str]) -> Response:
-        program_id, contact_ids, address_book_ids = _read_enrolment_body(request)
+        program_id, contact_ids, address_book_ids = read_enrolment_body(request)
         with self._lock:
             account = self._settled(ctx.account_id)
             now = self.clock.now()
@@ -309,38 +305,6 @@ class ProgramsFeature:
             if unknown:
                 raise ValueError(f"unknown programs settings {unknown}; known: {sorted(current)}")
             for name, value in payload.items():
-                _check_setting(name, value)
+                check_setting(name, value)
             self.settings = ProgramsSettings(**{**current, **payload})
             return Response.json(200, asdict(self.settings))
-
-
-def _check_setting(name: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"{name} must be a non-negative number")
-    if name != "enrolment_processing_seconds" and not isinstance(value, int):
-        raise ValueError(f"{name} must be a whole number")
-
-
-def _read_enrolment_body(request: Request) -> tuple[int, list[int] | None, list[int] | None]:
-    """``programId``, ``contacts`` and ``addressBooks``, property names in any case."""
-    try:
-        body = request.json()
-    except (ValueError, UnicodeDecodeError):
-        raise RequestRejected(400, INVALID_REQUEST) from None
-    if not isinstance(body, dict):
-        raise RequestRejected(400, "Error: ERROR_ENROLMENT_INVALID")
-    fields = {str(name).lower(): value for name, value in body.items()}
-    program_id = fields.get("programid")
-    if isinstance(program_id, bool) or not isinstance(program_id, int):
-        raise RequestRejected(400, "Error: ERROR_ENROLMENT_INVALID")
-    return program_id, _id_list(fields.get("contacts")), _id_list(fields.get("addressbooks"))
-
-
-def _id_list(value: Any) -> list[int] | None:
-    if value is None:
-        return None
-    if not isinstance(value, list) or any(
-        isinstance(item, bool) or not isinstance(item, int) for item in value
-    ):
-        raise RequestRejected(400, "Error: ERROR_ENROLMENT_INVALID")
-    return list(value)
