@@ -1,0 +1,245 @@
+"""The Service Bus publisher's batching and error mapping, on a fake sender with real batches.
+
+The fake sender hands out real ``ServiceBusMessageBatch`` objects, so the size accounting is the
+SDK's own; only the network send is replaced.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from azure.core.credentials import AccessToken
+from azure.core.exceptions import AzureError
+from azure.servicebus import ServiceBusClient, ServiceBusMessage, ServiceBusMessageBatch
+from azure.servicebus.exceptions import (
+    MessagingEntityNotFoundError,
+    OperationTimeoutError,
+    ServiceBusAuthorizationError,
+    ServiceBusConnectionError,
+    ServiceBusQuotaExceededError,
+    ServiceBusServerBusyError,
+)
+
+from shared.adapters.servicebus_publisher import (
+    ServiceBusBatchPublisher,
+    publisher_for,
+    servicebus_error,
+)
+from shared.config import QueueSettings
+from shared.entrypoints import messages
+from shared.errors import (
+    AuthFailed,
+    BadRequest,
+    ConfigError,
+    IntegrationError,
+    NotFound,
+    RateLimited,
+    System,
+    TransientError,
+)
+from shared.services.ports import OutboundMessage
+
+MODIFIED = datetime(2026, 11, 29, 9, 15, tzinfo=UTC)
+
+
+class RecordingBatch(ServiceBusMessageBatch):
+    def __init__(self, max_size_in_bytes: int) -> None:
+        super().__init__(max_size_in_bytes=max_size_in_bytes)
+        self.added: list[ServiceBusMessage] = []
+
+    def add_message(self, message: ServiceBusMessage) -> None:  # type: ignore[override]
+        super().add_message(message)
+        self.added.append(message)
+
+
+class FakeSender:
+    def __init__(self, queue: str, max_size: int) -> None:
+        self.queue = queue
+        self.max_size = max_size
+        self.sent: list[RecordingBatch] = []
+        self.fail_next: AzureError | None = None
+        self.closed = False
+
+    def create_message_batch(self, max_size_in_bytes: int | None = None) -> RecordingBatch:
+        return RecordingBatch(min(max_size_in_bytes or self.max_size, self.max_size))
+
+    def send_messages(self, message: ServiceBusMessageBatch) -> None:
+        assert isinstance(message, RecordingBatch) and not self.closed
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        self.sent.append(message)
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeClient:
+    def __init__(self, max_size: int = 256 * 1024) -> None:
+        self.max_size = max_size
+        self.senders: list[FakeSender] = []
+
+    def get_queue_sender(self, queue_name: str) -> FakeSender:
+        self.senders.append(FakeSender(queue_name, self.max_size))
+        return self.senders[-1]
+
+    def close(self) -> None:
+        pass
+
+    def sent(self, queue: str) -> list[list[ServiceBusMessage]]:
+        return [batch.added for s in self.senders if s.queue == queue for batch in s.sent]
+
+
+def outbound(number: int, size: int = 100) -> OutboundMessage:
+    return OutboundMessage(message_id=f"m-{number}", body=b"x" * size,
+                           application_properties={"batch": number, "schema": "test"})
+
+
+def test_a_few_messages_go_out_in_one_batch_with_their_ids_and_properties() -> None:
+    client = FakeClient()
+    batch = messages.OptInBatch("run-1", "acct-1", 7, (
+        messages.OptInChange("a@example.org", "Double", MODIFIED),))
+    encoded = messages.encode(batch)
+
+    ServiceBusBatchPublisher(client).publish("optin-batches", [encoded, outbound(2)])
+
+    [[first, second]] = client.sent("optin-batches")
+    assert first.message_id == encoded.message_id
+    assert first.content_type == "application/json"
+    assert b"".join(first.body) == encoded.body
+    assert first.application_properties == dict(encoded.application_properties)
+    assert second.message_id == "m-2"
+
+
+def test_messages_are_split_into_batches_under_the_size_limit_in_order() -> None:
+    client = FakeClient(max_size=4096)
+    sent = [outbound(n, size=700) for n in range(20)]
+
+    ServiceBusBatchPublisher(client).publish("q", sent)
+
+    batches = client.sent("q")
+    assert len(batches) > 1
+    assert [m.message_id for b in batches for m in b] == [m.message_id for m in sent]
+    assert all(batch.size_in_bytes <= 4096 for s in client.senders for batch in s.sent)
+
+
+def test_a_configured_batch_limit_below_the_queues_is_honoured() -> None:
+    client = FakeClient(max_size=256 * 1024)
+    ServiceBusBatchPublisher(client, max_batch_bytes=2048).publish(
+        "q", [outbound(n, 700) for n in range(6)])
+    assert [len(b) for b in client.sent("q")] == [2, 2, 2]
+
+
+def test_a_message_that_can_never_fit_fails_before_anything_is_sent() -> None:
+    client = FakeClient(max_size=4096)
+    with pytest.raises(BadRequest, match="m-3 does not fit") as caught:
+        ServiceBusBatchPublisher(client).publish(
+            "q", [outbound(1), outbound(2), outbound(3, size=5000)])
+    assert caught.value.system is System.SERVICEBUS
+    assert client.sent("q") == []
+
+
+@pytest.mark.parametrize("message_id", ["", "   ", "x" * 129])
+def test_messages_without_a_usable_id_are_refused_and_nothing_is_sent(message_id: str) -> None:
+    client = FakeClient()
+    with pytest.raises(ValueError, match="message_id"):
+        ServiceBusBatchPublisher(client).publish(
+            "q", [outbound(1), OutboundMessage(message_id=message_id, body=b"{}")])
+    assert client.senders == []
+
+
+def test_nothing_to_publish_sends_nothing_and_an_empty_queue_name_is_refused() -> None:
+    client = FakeClient()
+    ServiceBusBatchPublisher(client).publish("q", [])
+    assert client.senders == []
+    with pytest.raises(ValueError, match="queue name"):
+        ServiceBusBatchPublisher(client).publish("", [outbound(1)])
+
+
+def test_one_sender_per_queue_is_reused() -> None:
+    client = FakeClient()
+    publisher = ServiceBusBatchPublisher(client)
+    for n in range(3):
+        publisher.publish("a", [outbound(n)])
+    publisher.publish("b", [outbound(9)])
+    assert [s.queue for s in client.senders] == ["a", "b"]
+    assert len(client.sent("a")) == 3
+
+
+def test_a_failed_sender_is_closed_and_replaced_and_a_repeat_sends_everything() -> None:
+    client = FakeClient(max_size=2048)
+    publisher = ServiceBusBatchPublisher(client)
+    publisher.publish("q", [outbound(0)])
+    broken = client.senders[0]
+    broken.fail_next = ServiceBusConnectionError(message="link detached")
+
+    with pytest.raises(TransientError) as caught:
+        publisher.publish("q", [outbound(n, 700) for n in range(1, 5)])
+    assert caught.value.retryable and caught.value.system is System.SERVICEBUS
+    assert broken.closed
+
+    publisher.publish("q", [outbound(n, 700) for n in range(1, 5)])
+    assert len(client.senders) == 2
+    assert [m.message_id for b in client.sent("q") for m in b] == [
+        "m-0", "m-1", "m-2", "m-3", "m-4"]
+
+
+@pytest.mark.parametrize("error, expected", [
+    (ServiceBusAuthorizationError(message="no Data Sender role"), AuthFailed),
+    (MessagingEntityNotFoundError(message="no such queue"), NotFound),
+    (ServiceBusServerBusyError(message="busy"), RateLimited),
+    (OperationTimeoutError(message="timed out"), TransientError),
+    (ServiceBusConnectionError(message="reset"), TransientError),
+    (ServiceBusQuotaExceededError(message="queue full"), IntegrationError),
+])
+def test_send_failures_map_to_the_taxonomy(error: AzureError, expected: type[Exception]) -> None:
+    client = FakeClient()
+    publisher = ServiceBusBatchPublisher(client)
+    publisher.publish("q", [outbound(0)])
+    client.senders[0].fail_next = error
+
+    with pytest.raises(expected) as caught:
+        publisher.publish("q", [outbound(1)])
+    assert type(caught.value) is expected
+    assert caught.value.system is System.SERVICEBUS  # type: ignore[attr-defined]
+    assert caught.value.operation == "send to q"  # type: ignore[attr-defined]
+
+
+def test_server_busy_asks_for_the_documented_wait() -> None:
+    mapped = servicebus_error(ServiceBusServerBusyError(message="busy"), "q")
+    assert isinstance(mapped, RateLimited) and mapped.retry_after_s == 10
+
+
+class StaticCredential:
+    def get_token(self, *scopes: str, **kwargs: object) -> AccessToken:
+        return AccessToken("token", 2_000_000_000)
+
+
+CONNECTION = ("Endpoint=sb://example.servicebus.windows.net/;SharedAccessKeyName=send;"
+              "SharedAccessKey=c2VjcmV0")
+
+
+def test_clients_are_built_from_a_connection_string_or_a_namespace_with_an_identity() -> None:
+    by_key = ServiceBusBatchPublisher.from_settings(QueueSettings(connection_string=CONNECTION))
+    by_identity = ServiceBusBatchPublisher.from_settings(
+        QueueSettings(namespace="example.servicebus.windows.net"), credential=StaticCredential())
+    for publisher in (by_key, by_identity):
+        assert isinstance(publisher._client, ServiceBusClient)
+        assert publisher._client.fully_qualified_namespace == "example.servicebus.windows.net"
+        publisher.close()
+
+
+def test_missing_connection_settings_are_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="ServiceBusConnection"):
+        ServiceBusBatchPublisher.from_settings(QueueSettings())
+    with pytest.raises(ConfigError):  # a namespace alone needs an identity to go with it
+        ServiceBusBatchPublisher.from_settings(QueueSettings(namespace="x.servicebus.windows.net"))
+
+
+def test_one_publisher_and_client_per_process_and_connection() -> None:
+    settings = QueueSettings(connection_string=CONNECTION)
+    first = publisher_for(settings)
+    assert publisher_for(QueueSettings(connection_string=CONNECTION)) is first
+    other = publisher_for(QueueSettings(connection_string=CONNECTION.replace("send", "other")))
+    assert other is not first
