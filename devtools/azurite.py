@@ -94,9 +94,11 @@ def azurite_table_binary(root: Path = REPO_ROOT) -> Path:
     return binary
 
 
-def start_azurite(workdir: Path, *, startup_timeout_s: float = 30.0) -> AzuriteHandle:
+def start_azurite(
+    workdir: Path, *, repo_root: Path = REPO_ROOT, startup_timeout_s: float = 30.0
+) -> AzuriteHandle:
     """Start ``azurite-table`` on a free loopback port and return once it accepts connections."""
-    binary = azurite_table_binary()
+    binary = azurite_table_binary(repo_root)
     workdir.mkdir(parents=True, exist_ok=True)
     last_error = "no attempt made"
     for _ in range(_PORT_ATTEMPTS):
