@@ -53,19 +53,56 @@ def contact(n: int, **values: Any) -> dict[str, Any]:
 
 
 ROWS = [
-    contact(1, emailaddress1="Ada@Contoso.com", lastname="Lovelace", donotemail=False,
-            numberofchildren=0, revenue=Decimal("100.50"), score=1.5,
-            createdon="2024-01-01T08:00:00Z", birthdate="1815-12-10",
-            preferredcontactmethodcode=1, _parentcustomerid_value=ACCOUNT_ID),
-    contact(2, emailaddress1="o'brian@contoso.com", lastname="O'Brian", donotemail=True,
-            numberofchildren=2, revenue=Decimal("2000"), score=2.5,
-            createdon="2024-01-31T00:00:00Z", preferredcontactmethodcode=2),
-    contact(3, emailaddress1="grace+test@navy.mil", lastname="Hopper", donotemail=False,
-            numberofchildren=3, createdon="2024-02-15T12:30:00Z", description="100% sure_ok"),
-    contact(4, emailaddress1=None, lastname="lovelace", donotemail=None, numberofchildren=None,
-            createdon=None, _parentcustomerid_value=ACCOUNT_ID.upper()),
-    contact(5, emailaddress1="ÉLODIE@exemple.fr", lastname="Müller", donotemail=True,
-            numberofchildren=5, createdon="2023-12-31T23:59:59Z"),
+    contact(
+        1,
+        emailaddress1="Ada@Contoso.com",
+        lastname="Lovelace",
+        donotemail=False,
+        numberofchildren=0,
+        revenue=Decimal("100.50"),
+        score=1.5,
+        createdon="2024-01-01T08:00:00Z",
+        birthdate="1815-12-10",
+        preferredcontactmethodcode=1,
+        _parentcustomerid_value=ACCOUNT_ID,
+    ),
+    contact(
+        2,
+        emailaddress1="o'brian@contoso.com",
+        lastname="O'Brian",
+        donotemail=True,
+        numberofchildren=2,
+        revenue=Decimal("2000"),
+        score=2.5,
+        createdon="2024-01-31T00:00:00Z",
+        preferredcontactmethodcode=2,
+    ),
+    contact(
+        3,
+        emailaddress1="grace+test@navy.mil",
+        lastname="Hopper",
+        donotemail=False,
+        numberofchildren=3,
+        createdon="2024-02-15T12:30:00Z",
+        description="100% sure_ok",
+    ),
+    contact(
+        4,
+        emailaddress1=None,
+        lastname="lovelace",
+        donotemail=None,
+        numberofchildren=None,
+        createdon=None,
+        _parentcustomerid_value=ACCOUNT_ID.upper(),
+    ),
+    contact(
+        5,
+        emailaddress1="ÉLODIE@exemple.fr",
+        lastname="Müller",
+        donotemail=True,
+        numberofchildren=5,
+        createdon="2023-12-31T23:59:59Z",
+    ),
 ]
 
 
@@ -126,20 +163,34 @@ def error_of(params: list[tuple[str, str]]) -> QueryError:
         ("lastname eq emailaddress1", []),
         ("true", [1, 2, 3, 4, 5]),
         ("false or lastname eq 'hopper'", [3]),
-        ("Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['hopper','MÜLLER'])",
-         [3, 5]),
-        ("Microsoft.Dynamics.CRM.NotIn(PropertyName='lastname',PropertyValues=[\"lovelace\"])",
-         [2, 3, 5]),
-        ("Microsoft.Dynamics.CRM.In(PropertyName='parentcustomerid',"
-         f"PropertyValues=['{ACCOUNT_ID.upper()}'])", [1, 4]),
-        ("Microsoft.Dynamics.CRM.Between(PropertyName='numberofchildren',PropertyValues=[\"2\",\"3\"])",
-         [2, 3]),
-        ("Microsoft.Dynamics.CRM.NotBetween(PropertyName='numberofchildren',PropertyValues=['2','3'])",
-         [1, 5]),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['hopper','MÜLLER'])",
+            [3, 5],
+        ),
+        (
+            "Microsoft.Dynamics.CRM.NotIn(PropertyName='lastname',PropertyValues=[\"lovelace\"])",
+            [2, 3, 5],
+        ),
+        (
+            "Microsoft.Dynamics.CRM.In(PropertyName='parentcustomerid',"
+            f"PropertyValues=['{ACCOUNT_ID.upper()}'])",
+            [1, 4],
+        ),
+        (
+            'Microsoft.Dynamics.CRM.Between(PropertyName=\'numberofchildren\',PropertyValues=["2","3"])',
+            [2, 3],
+        ),
+        (
+            "Microsoft.Dynamics.CRM.NotBetween(PropertyName='numberofchildren',PropertyValues=['2','3'])",
+            [1, 5],
+        ),
         ("Microsoft.Dynamics.CRM.Null(PropertyName='emailaddress1')", [4]),
         ("Microsoft.Dynamics.CRM.NotNull(PropertyName='createdon')", [1, 2, 3, 5]),
-        ("not Microsoft.Dynamics.CRM.In(PropertyName='numberofchildren',PropertyValues=['0','5'])",
-         [2, 3]),
+        (
+            "not Microsoft.Dynamics.CRM.In(PropertyName='numberofchildren',"
+            "PropertyValues=['0','5'])",
+            [2, 3],
+        ),
     ],
 )
 def test_filter_matches_the_documented_semantics(expression: str, expected: list[int]) -> None:
@@ -205,101 +256,237 @@ def test_eq_with_escaped_quote_and_reserved_characters() -> None:
 @pytest.mark.parametrize(
     ("params", "status", "code", "message"),
     [
-        ([("$filter", "lastname eq 'O'Bryan'")], 400, "0x80060888",
-         "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''."),
-        ([("$select", "Name")], 400, "0x0",
-         "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.contact'."),
-        ([("$filter", "LastName eq 'x'")], 400, "0x0",
-         "Could not find a property named 'LastName' on type 'Microsoft.Dynamics.CRM.contact'."),
-        ([("$orderby", "lastname,Revenue desc")], 400, "0x0",
-         "Could not find a property named 'Revenue' on type 'Microsoft.Dynamics.CRM.contact'."),
         (
-            [("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='lastname',"
-                         "PropertyValues=['OBrian','O'Brian'])")],
-            400, "0x80060888",
+            [("$filter", "lastname eq 'O'Bryan'")],
+            400,
+            "0x80060888",
+            "There is an unterminated literal at position 21 in 'lastname eq 'O'Bryan''.",
+        ),
+        (
+            [("$select", "Name")],
+            400,
+            "0x0",
+            "Could not find a property named 'Name' on type 'Microsoft.Dynamics.CRM.contact'.",
+        ),
+        (
+            [("$filter", "LastName eq 'x'")],
+            400,
+            "0x0",
+            "Could not find a property named 'LastName' on type 'Microsoft.Dynamics.CRM.contact'.",
+        ),
+        (
+            [("$orderby", "lastname,Revenue desc")],
+            400,
+            "0x0",
+            "Could not find a property named 'Revenue' on type 'Microsoft.Dynamics.CRM.contact'.",
+        ),
+        (
+            [
+                (
+                    "$filter",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='lastname',"
+                    "PropertyValues=['OBrian','O'Brian'])",
+                )
+            ],
+            400,
+            "0x80060888",
             "Invalid JSON. A comma character ',' was expected in scope 'Array'. Every two "
             "elements in an array and properties of an object must be separated by commas.",
         ),
-        ([("$filter", "donotemail eq 'true'")], 400, "0x80060888",
-         "A binary operator with incompatible types was detected. Found operand types "
-         "'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'."),
-        ([("$filter", "_parentcustomerid_value eq 'abc'")], 400, "0x80060888",
-         "A binary operator with incompatible types was detected. Found operand types "
-         "'Edm.Guid' and 'Edm.String' for operator kind 'Equal'."),
-        ([("$filter", "lastname gt 5")], 400, "0x80060888",
-         "A binary operator with incompatible types was detected. Found operand types "
-         "'Edm.String' and 'Edm.Int32' for operator kind 'GreaterThan'."),
-        ([("$filter", "lastname and donotemail")], 400, "0x80060888",
-         "A binary operator with incompatible types was detected. Found operand types "
-         "'Edm.String' and 'Edm.Boolean' for operator kind 'And'."),
-        ([("$filter", "not lastname eq 'x'")], 400, "0x80060888",
-         "A unary operator with an incompatible type was detected. Found operand type "
-         "'Edm.String' for operator kind 'Not'."),
-        ([("$filter", "lastname")], 400, "0x80060888",
-         "The $filter expression must evaluate to a single boolean value."),
-        ([("$filter", "lastname eq 'x' and")], 400, "0x80060888",
-         "Expression expected at position 19 in 'lastname eq 'x' and'."),
-        ([("$filter", "(lastname eq 'x'")], 400, "0x80060888",
-         "')' or operator expected at position 16 in '(lastname eq 'x''."),
-        ([("$filter", "lastname eq 'x' lastname")], 400, "0x80060888",
-         "Syntax error at position 16 in 'lastname eq 'x' lastname'."),
-        ([("$filter", "lastname EQ 'x'")], 400, "0x80060888",
-         "Syntax error at position 9 in 'lastname EQ 'x''."),
-        ([("$filter", "lastname eq \"x\"")], 400, "0x80060888",
-         "Syntax error: character '\"' is not valid at position 12 in 'lastname eq \"x\"'."),
-        ([("$filter", "numberofchildren add 1 eq 2")], 400, "0x80060888",
-         "The 'add' operator is not supported."),
-        ([("$filter", "preferredcontactmethodcode has 1")], 400, "0x80060888",
-         "The 'has' operator is not supported."),
-        ([("$filter", "tolower(lastname) eq 'x'")], 400, "0x80060888",
-         "The 'tolower' function is not supported."),
-        ([("$filter", "soundex(lastname)")], 400, "0x80060888",
-         "An unknown function with name 'soundex' was found. This may also be a function "
-         "import or a key lookup on a navigation property, which is not allowed."),
-        ([("$filter", "Microsoft.Dynamics.CRM.Nope(PropertyName='lastname')")], 400, "0x80060888",
-         "An unknown function with name 'Microsoft.Dynamics.CRM.Nope' was found. This may also "
-         "be a function import or a key lookup on a navigation property, which is not allowed."),
-        ([("$filter", "contains(numberofchildren,'1')")], 400, "0x80060888",
-         "No function signature for the function with name 'contains' matches the specified "
-         "arguments. The function signatures considered are: contains(Edm.String "
-         "Nullable=true, Edm.String Nullable=true)."),
-        ([("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='lastname')")], 400, "0x80060888",
-         "Could not find a function named 'Microsoft.Dynamics.CRM.In' with parameters "
-         "'PropertyName'."),
-        ([("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='nope',PropertyValues=['a'])")],
-         400, "0x80041103",
-         "'contact' entity doesn't contain attribute with Name = 'nope' and NameMapping = "
-         "'Logical'."),
-        ([("$filter", "createdon ge 2024-01-01T00:00:00")], 400, "0x80060888",
-         "The time zone information is missing on the DateTimeOffset value "
-         "'2024-01-01T00:00:00'. A DateTimeOffset value must contain the time zone "
-         "information."),
-        ([("$filter", "contacts/any(c:c/lastname eq 'x')")], 400, "0x0",
-         "Could not find a property named 'contacts' on type 'Microsoft.Dynamics.CRM.contact'."),
-        ([("$filter", "Microsoft.Dynamics.CRM.Today(PropertyName='createdon')")], 501,
-         "0x80060888",
-         "The query function 'Microsoft.Dynamics.CRM.Today' is not supported by the Dataverse "
-         "emulator."),
+        (
+            [("$filter", "donotemail eq 'true'")],
+            400,
+            "0x80060888",
+            "A binary operator with incompatible types was detected. Found operand types "
+            "'Edm.Boolean' and 'Edm.String' for operator kind 'Equal'.",
+        ),
+        (
+            [("$filter", "_parentcustomerid_value eq 'abc'")],
+            400,
+            "0x80060888",
+            "A binary operator with incompatible types was detected. Found operand types "
+            "'Edm.Guid' and 'Edm.String' for operator kind 'Equal'.",
+        ),
+        (
+            [("$filter", "lastname gt 5")],
+            400,
+            "0x80060888",
+            "A binary operator with incompatible types was detected. Found operand types "
+            "'Edm.String' and 'Edm.Int32' for operator kind 'GreaterThan'.",
+        ),
+        (
+            [("$filter", "lastname and donotemail")],
+            400,
+            "0x80060888",
+            "A binary operator with incompatible types was detected. Found operand types "
+            "'Edm.String' and 'Edm.Boolean' for operator kind 'And'.",
+        ),
+        (
+            [("$filter", "not lastname eq 'x'")],
+            400,
+            "0x80060888",
+            "A unary operator with an incompatible type was detected. Found operand type "
+            "'Edm.String' for operator kind 'Not'.",
+        ),
+        (
+            [("$filter", "lastname")],
+            400,
+            "0x80060888",
+            "The $filter expression must evaluate to a single boolean value.",
+        ),
+        (
+            [("$filter", "lastname eq 'x' and")],
+            400,
+            "0x80060888",
+            "Expression expected at position 19 in 'lastname eq 'x' and'.",
+        ),
+        (
+            [("$filter", "(lastname eq 'x'")],
+            400,
+            "0x80060888",
+            "')' or operator expected at position 16 in '(lastname eq 'x''.",
+        ),
+        (
+            [("$filter", "lastname eq 'x' lastname")],
+            400,
+            "0x80060888",
+            "Syntax error at position 16 in 'lastname eq 'x' lastname'.",
+        ),
+        (
+            [("$filter", "lastname EQ 'x'")],
+            400,
+            "0x80060888",
+            "Syntax error at position 9 in 'lastname EQ 'x''.",
+        ),
+        (
+            [("$filter", 'lastname eq "x"')],
+            400,
+            "0x80060888",
+            "Syntax error: character '\"' is not valid at position 12 in 'lastname eq \"x\"'.",
+        ),
+        (
+            [("$filter", "numberofchildren add 1 eq 2")],
+            400,
+            "0x80060888",
+            "The 'add' operator is not supported.",
+        ),
+        (
+            [("$filter", "preferredcontactmethodcode has 1")],
+            400,
+            "0x80060888",
+            "The 'has' operator is not supported.",
+        ),
+        (
+            [("$filter", "tolower(lastname) eq 'x'")],
+            400,
+            "0x80060888",
+            "The 'tolower' function is not supported.",
+        ),
+        (
+            [("$filter", "soundex(lastname)")],
+            400,
+            "0x80060888",
+            "An unknown function with name 'soundex' was found. This may also be a function "
+            "import or a key lookup on a navigation property, which is not allowed.",
+        ),
+        (
+            [("$filter", "Microsoft.Dynamics.CRM.Nope(PropertyName='lastname')")],
+            400,
+            "0x80060888",
+            "An unknown function with name 'Microsoft.Dynamics.CRM.Nope' was found. This may also "
+            "be a function import or a key lookup on a navigation property, which is not allowed.",
+        ),
+        (
+            [("$filter", "contains(numberofchildren,'1')")],
+            400,
+            "0x80060888",
+            "No function signature for the function with name 'contains' matches the specified "
+            "arguments. The function signatures considered are: contains(Edm.String "
+            "Nullable=true, Edm.String Nullable=true).",
+        ),
+        (
+            [("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='lastname')")],
+            400,
+            "0x80060888",
+            "Could not find a function named 'Microsoft.Dynamics.CRM.In' with parameters "
+            "'PropertyName'.",
+        ),
+        (
+            [("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='nope',PropertyValues=['a'])")],
+            400,
+            "0x80041103",
+            "'contact' entity doesn't contain attribute with Name = 'nope' and NameMapping = "
+            "'Logical'.",
+        ),
+        (
+            [("$filter", "createdon ge 2024-01-01T00:00:00")],
+            400,
+            "0x80060888",
+            "The time zone information is missing on the DateTimeOffset value "
+            "'2024-01-01T00:00:00'. A DateTimeOffset value must contain the time zone "
+            "information.",
+        ),
+        (
+            [("$filter", "contacts/any(c:c/lastname eq 'x')")],
+            400,
+            "0x0",
+            "Could not find a property named 'contacts' on type 'Microsoft.Dynamics.CRM.contact'.",
+        ),
+        (
+            [("$filter", "Microsoft.Dynamics.CRM.Today(PropertyName='createdon')")],
+            501,
+            "0x80060888",
+            "The query function 'Microsoft.Dynamics.CRM.Today' is not supported by the Dataverse "
+            "emulator.",
+        ),
         ([("$skip", "10")], 400, "0x80060888", "The query parameter '$skip' is not supported."),
-        ([("$search", "ada")], 400, "0x80060888",
-         "The query parameter '$search' is not supported."),
-        ([("$format", "json")], 400, "0x80060888",
-         "The query parameter '$format' is not supported."),
-        ([("$Select", "lastname")], 400, "0x80060888",
-         "The query parameter '$Select' is not supported."),
-        ([("$filter", "true"), ("$filter", "false")], 400, "0x80060888",
-         "Query option '$filter' was specified more than once, but it must be specified at "
-         "most once."),
-        ([("$top", "-1")], 400, "0x80060888",
-         "Invalid value '-1' for $top query option found. The $top query option requires a "
-         "non-negative integer value."),
+        (
+            [("$search", "ada")],
+            400,
+            "0x80060888",
+            "The query parameter '$search' is not supported.",
+        ),
+        (
+            [("$format", "json")],
+            400,
+            "0x80060888",
+            "The query parameter '$format' is not supported.",
+        ),
+        (
+            [("$Select", "lastname")],
+            400,
+            "0x80060888",
+            "The query parameter '$Select' is not supported.",
+        ),
+        (
+            [("$filter", "true"), ("$filter", "false")],
+            400,
+            "0x80060888",
+            "Query option '$filter' was specified more than once, but it must be specified at "
+            "most once.",
+        ),
+        (
+            [("$top", "-1")],
+            400,
+            "0x80060888",
+            "Invalid value '-1' for $top query option found. The $top query option requires a "
+            "non-negative integer value.",
+        ),
         ([("$count", "yes")], 400, "0x80060888", "'yes' is not a valid count option."),
-        ([("$expand", "lastname")], 400, "0x80060888",
-         "Property 'lastname' on type 'Microsoft.Dynamics.CRM.contact' is not a navigation "
-         "property or complex property. Only navigation properties can be expanded."),
-        ([("$expand", "parentcustomerid_account($select=name)")], 400, "0x0",
-         "Could not find a property named 'parentcustomerid_account' on type "
-         "'Microsoft.Dynamics.CRM.contact'."),
+        (
+            [("$expand", "lastname")],
+            400,
+            "0x80060888",
+            "Property 'lastname' on type 'Microsoft.Dynamics.CRM.contact' is not a navigation "
+            "property or complex property. Only navigation properties can be expanded.",
+        ),
+        (
+            [("$expand", "parentcustomerid_account($select=name)")],
+            400,
+            "0x0",
+            "Could not find a property named 'parentcustomerid_account' on type "
+            "'Microsoft.Dynamics.CRM.contact'.",
+        ),
     ],
 )
 def test_bad_queries_fail_with_the_service_error(
@@ -380,8 +567,10 @@ def test_paging_returns_every_match_once_in_a_stable_order(orderby: list[tuple[s
         for n in range(1, 101)
     ]
     paged = read_all(rows, orderby, size=7)
-    unpaged = [row["contactid"] for row in run_query(rows, parse_query(orderby, CONTACTS),
-                                                      page_size=1000).rows]
+    unpaged = [
+        row["contactid"]
+        for row in run_query(rows, parse_query(orderby, CONTACTS), page_size=1000).rows
+    ]
     assert paged == unpaged
     assert len(set(paged)) == 100
 
@@ -434,16 +623,29 @@ def test_tampered_or_foreign_skiptokens_are_rejected() -> None:
         ([("$filter", "emailaddress1 eq 'A@B.com'")], ("emailaddress1", {"a@b.com"})),
         ([("$filter", "'A@B.com' eq emailaddress1")], ("emailaddress1", {"a@b.com"})),
         ([("$filter", "emailaddress1 eq ' A@B.com '")], ("emailaddress1", {" a@b.com "})),
-        ([("$filter", "emailaddress1 eq 'a' or emailaddress1 eq 'B'")],
-         ("emailaddress1", {"a", "b"})),
+        (
+            [("$filter", "emailaddress1 eq 'a' or emailaddress1 eq 'B'")],
+            ("emailaddress1", {"a", "b"}),
+        ),
         ([("$filter", "emailaddress1 eq 'a' and numberofchildren gt 1")], ("emailaddress1", {"a"})),
-        ([("$filter", "numberofchildren gt 1 and (lastname eq 'x' or lastname eq 'y')")],
-         ("lastname", {"x", "y"})),
-        ([("$filter", "Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['A'])")],
-         ("lastname", {"a"})),
+        (
+            [("$filter", "numberofchildren gt 1 and (lastname eq 'x' or lastname eq 'y')")],
+            ("lastname", {"x", "y"}),
+        ),
+        (
+            [
+                (
+                    "$filter",
+                    "Microsoft.Dynamics.CRM.In(PropertyName='lastname',PropertyValues=['A'])",
+                )
+            ],
+            ("lastname", {"a"}),
+        ),
         ([("$filter", "not (emailaddress1 ne 'A')")], ("emailaddress1", {"a"})),
-        ([("$filter", f"_parentcustomerid_value eq {ACCOUNT_ID.upper()}")],
-         ("_parentcustomerid_value", {ACCOUNT_ID})),
+        (
+            [("$filter", f"_parentcustomerid_value eq {ACCOUNT_ID.upper()}")],
+            ("_parentcustomerid_value", {ACCOUNT_ID}),
+        ),
         ([("$filter", "emailaddress1 eq 'a' or lastname eq 'b'")], None),
         ([("$filter", "emailaddress1 ne 'a'")], None),
         ([("$filter", "numberofchildren eq 1")], None),
@@ -482,8 +684,12 @@ def reference(row: dict[str, Any], clause: tuple[str, str, Any]) -> bool:
     if isinstance(value, str):
         value, literal = value.casefold(), literal.casefold()
     return {
-        "eq": value == literal, "ne": value != literal, "gt": value > literal,
-        "ge": value >= literal, "lt": value < literal, "le": value <= literal,
+        "eq": value == literal,
+        "ne": value != literal,
+        "gt": value > literal,
+        "ge": value >= literal,
+        "lt": value < literal,
+        "le": value <= literal,
     }[op]
 
 
@@ -497,10 +703,16 @@ def render(clause: tuple[str, str, Any]) -> str:
 
 
 clauses = st.one_of(
-    st.tuples(st.just("lastname"), st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le"]),
-              st.sampled_from(NAMES)),
-    st.tuples(st.just("numberofchildren"), st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le"]),
-              st.sampled_from(NUMBERS)),
+    st.tuples(
+        st.just("lastname"),
+        st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le"]),
+        st.sampled_from(NAMES),
+    ),
+    st.tuples(
+        st.just("numberofchildren"),
+        st.sampled_from(["eq", "ne", "gt", "lt", "ge", "le"]),
+        st.sampled_from(NUMBERS),
+    ),
 ).filter(lambda clause: clause[2] is not None or clause[1] in {"eq", "ne"})
 
 

@@ -181,14 +181,23 @@ def _date(text: str, start: int, match: re.Match[str]) -> Token:
 
 def parse_datetime(raw: str) -> dt.datetime:
     """An aware UTC datetime from ISO 8601 text (fractions beyond microseconds are cut)."""
-    body, dot, rest = raw.partition(".")
-    if dot:
-        digits = len(rest) - len(rest.lstrip("0123456789"))
-        raw = f"{body}.{rest[:min(digits, 6)]}{rest[digits:]}"
-    value = dt.datetime.fromisoformat(raw.replace("z", "Z"))
+    try:
+        value = dt.datetime.fromisoformat(raw)
+    except ValueError:
+        value = _parse_long_fraction(raw)
+    if value.tzinfo is dt.UTC:
+        return value
     if value.tzinfo is None:
         return value.replace(tzinfo=dt.UTC)
     return value.astimezone(dt.UTC)
+
+
+def _parse_long_fraction(raw: str) -> dt.datetime:
+    body, dot, rest = raw.partition(".")
+    if dot:
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        raw = f"{body}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    return dt.datetime.fromisoformat(raw.replace("z", "Z"))
 
 
 def is_int32(value: int) -> bool:

@@ -39,9 +39,9 @@ _HASH_KEY = b"dataverse-emulator-paging-cookie"
 
 
 def _guid_order(value: Any) -> str:
-    # SQL Server orders uniqueidentifier by its last byte group first, then leftwards.
-    text = str(value).lower()
-    return text[24:] + text[19:23] + text[14:18] + text[9:13] + text[:8]
+    # Lexical order of the lower-case text: cheap, and clients must not rely on GUID order
+    # (SQL Server's byte-group order is not reproduced).
+    return value.lower() if isinstance(value, str) else str(value).lower()
 
 
 def _key_function(column_type: str) -> Callable[[Any], Any]:
@@ -58,9 +58,7 @@ def _sort_columns(plan: QueryPlan) -> list[tuple[str, bool]]:
     return columns
 
 
-def _key_of(
-    row: Mapping[str, Any], columns: list[tuple[str, Callable[[Any], Any]]]
-) -> SortKey:
+def _key_of(row: Mapping[str, Any], columns: list[tuple[str, Callable[[Any], Any]]]) -> SortKey:
     key: list[tuple[bool, Any]] = []
     for name, to_key in columns:
         value = row.get(name)
@@ -84,24 +82,51 @@ def run_query(rows: Iterable[Mapping[str, Any]], plan: QueryPlan, *, page_size: 
     matches = list(rows) if predicate is None else [row for row in rows if predicate(row)]
     count = min(len(matches), COUNT_LIMIT) if plan.count else None
 
-    sort_columns = _sort_columns(plan)
-    key_columns = [(name, _key_function(plan.table.columns[name])) for name, _ in sort_columns]
-    descending = [desc for _, desc in sort_columns]
-    keyed = [(_key_of(row, key_columns), row) for row in matches]
-
-    page_number = 1
+    page_number, last = 1, None
     if plan.skiptoken is not None:
         page_number, last = read_skiptoken(plan.skiptoken, plan)
-        keyed = [entry for entry in keyed if _is_after(entry[0], last, descending)]
-
     limit = min(plan.top, TOP_LIMIT) if plan.top is not None else page_size
-    ordered = _first(keyed, limit + 1, descending)
+    if plan.orderby:
+        ordered = _ordered_by_columns(matches, plan, last, limit + 1)
+    else:
+        ordered = _ordered_by_primary_key(matches, plan, last, limit + 1)
     page, more = ordered[:limit], len(ordered) > limit and plan.top is None
     next_token = None
     if more and page:
         next_token = _write_skiptoken(page_number + 1, page[0][1], page[-1][1], plan)
     projected = [_project(row, plan) for _, row in page]
     return QueryPage(rows=projected, next_skiptoken=next_token, count=count)
+
+
+def _ordered_by_primary_key(
+    matches: list[Mapping[str, Any]], plan: QueryPlan, last: SortKey | None, n: int
+) -> list[tuple[Any, Mapping[str, Any]]]:
+    # The default order, and the one full syncs page through: one string key per row, so the
+    # per-page scan stays in C-level comparisons.
+    # Stored keys are canonical lower-case GUID text, so they compare as they are.
+    primary_key = plan.table.primary_key
+    candidates = matches
+    if last is not None:
+        after = last[0][1]
+        candidates = [row for row in matches if row[primary_key] > after]
+    by_key = itemgetter(primary_key)
+    if n < len(candidates) // 4:
+        chosen = heapq.nsmallest(n, candidates, key=by_key)
+    else:
+        chosen = sorted(candidates, key=by_key)[:n]
+    return [(row[primary_key], row) for row in chosen]
+
+
+def _ordered_by_columns(
+    matches: list[Mapping[str, Any]], plan: QueryPlan, last: SortKey | None, n: int
+) -> list[tuple[Any, Mapping[str, Any]]]:
+    sort_columns = _sort_columns(plan)
+    key_columns = [(name, _key_function(plan.table.columns[name])) for name, _ in sort_columns]
+    descending = [desc for _, desc in sort_columns]
+    keyed = [(_key_of(row, key_columns), row) for row in matches]
+    if last is not None:
+        keyed = [entry for entry in keyed if _is_after(entry[0], last, descending)]
+    return _first(keyed, n, descending)
 
 
 def _is_after(key: SortKey, last: SortKey, descending: list[bool]) -> bool:
