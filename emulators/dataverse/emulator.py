@@ -116,10 +116,13 @@ class DataverseEmulator(Emulator):
         if path == "$batch":
             if request.method != "POST":
                 return errors.no_http_resource(self.base_url + request.path).response(), []
-            result = run_batch(
-                request.headers, request.body, self.base_url,
-                execute=lambda call: self.api.execute(call, identity), atomic=self.api.atomic,
-            )
+            try:
+                result = run_batch(
+                    request.headers, request.body, self.base_url,
+                    execute=lambda call: self.api.execute(call, identity), atomic=self.api.atomic,
+                )
+            except DataverseError as failure:  # the batch itself is malformed
+                return failure.response(), []
             return result.response, result.outcomes
         call = ApiCall(
             method=request.method, path=path, query=request.query_string,
