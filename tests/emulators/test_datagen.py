@@ -162,7 +162,7 @@ def test_secrets_map_setting_names_to_passwords(dataset: dict[str, Any]) -> None
     "arguments",
     [{"contacts": -1}, {"contacts": 10, "accounts": 0}, {"contacts": 10, "leads": -2}],
 )
-def test_bad_arguments_are_refused(arguments: dict[str, int]) -> None:
+def test_bad_arguments_are_refused(arguments: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         generate_dataset(**arguments)
 
