@@ -147,11 +147,14 @@ class EntraEmulator(Emulator):
         return self._error(failure, request)
 
     def fault_response(self, status: int, retry_after: float | None) -> Response:
-        code = 90033 if status == 503 else 50196 if status == 429 else 90100
-        failure = EntraError(
-            "temporarily_unavailable" if status in (429, 503) else "server_error", code,
-            "A transient error has occurred. Please try again.", status=status,
-        )
+        if status == 429:
+            failure = EntraError("temporarily_unavailable", 90055,
+                                 "There are too many incoming requests.", status=status)
+        else:
+            failure = EntraError(
+                "temporarily_unavailable" if status == 503 else "server_error", 90033,
+                "A transient error has occurred. Please try again.", status=status,
+            )
         response = entra_error_response(failure, self.clock.now())
         if retry_after is not None:
             response.headers.append(("Retry-After", str(max(0, int(round(retry_after))))))

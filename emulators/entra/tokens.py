@@ -132,13 +132,19 @@ class TokenVerifier:
         self.keyring = keyring
         self.clock = clock
         self.policy = policy
-        self._verified: dict[str, dict[str, Any]] = {}
+        self._verified: dict[str, tuple[dict[str, Any], str]] = {}
 
     def forget(self) -> None:
         self._verified = {}
 
     def signed_claims(self, token: str) -> dict[str, Any]:
         """Claims of a token whose signature is ours; nothing else is checked here."""
+        cached = self._verified.get(token) if isinstance(token, str) else None
+        if cached is not None:
+            claims, kid = cached
+            if self.keyring.find(kid) is None:  # retired by a rotation since it was cached
+                raise InvalidToken(f"unknown signing key {kid!r}")
+            return claims
         if not isinstance(token, str) or token.count(".") != 2:
             raise InvalidToken("malformed token")
         try:
@@ -148,15 +154,12 @@ class TokenVerifier:
         algorithm = header.get("alg")
         if algorithm != "RS256":
             raise InvalidToken(f"unsupported signing algorithm {algorithm!r}")
-        kid = header.get("kid")
-        key = self.keyring.find(kid) if isinstance(kid, str) else None
+        header_kid = header.get("kid")
+        key = self.keyring.find(header_kid) if isinstance(header_kid, str) else None
         if key is None:
-            raise InvalidToken(f"unknown signing key {kid!r}")
-        cached = self._verified.get(token)
-        if cached is not None:
-            return cached
+            raise InvalidToken(f"unknown signing key {header_kid!r}")
         try:
-            claims: dict[str, Any] = jwt.decode(
+            claims = jwt.decode(
                 token, key.public_key, algorithms=["RS256"],
                 options={"verify_aud": False, "verify_exp": False, "verify_nbf": False,
                          "verify_iat": False, "verify_iss": False},
@@ -167,7 +170,7 @@ class TokenVerifier:
             raise InvalidToken("malformed token") from exc
         if len(self._verified) >= _CACHE_LIMIT:
             self._verified = {}
-        self._verified[token] = claims
+        self._verified[token] = (claims, key.kid)
         return claims
 
     def check_issuer_and_time(self, claims: Mapping[str, Any], authority: Authority) -> None:
