@@ -8,6 +8,7 @@ reason (equal to the status) and the date it was removed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -114,7 +115,9 @@ class Contact:
         return self.suppression.reason in RESUBSCRIBABLE_REASONS
 
 
+@functools.lru_cache(maxsize=1 << 19)
 def timestamp_text(seconds: float) -> str:
+    # Cached: v3 pages render two timestamps per contact and strftime dominated their cost.
     return format_date(dt.datetime.fromtimestamp(seconds, tz=dt.UTC))
 
 
