@@ -46,7 +46,8 @@ class DataverseClient:
     ) -> requests.Response:
         """``path`` is relative to the API root unless it is an absolute URL."""
         url = path if path.startswith("https://") else self.api_url + path
-        sent = {**ODATA_HEADERS, "Authorization": f"Bearer {token or self.token}", **(headers or {})}
+        auth = {"Authorization": f"Bearer {token or self.token}"}
+        sent = {**ODATA_HEADERS, **auth, **(headers or {})}
         return requests.request(
             method, url, headers=sent, verify=self.cluster.ca_bundle, timeout=30, **kwargs
         )

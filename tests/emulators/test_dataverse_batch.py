@@ -31,7 +31,8 @@ def test_batch_runs_operations_and_change_sets_in_order(dv: DataverseClient) -> 
     response = dv.batch([
         _create("contacts", {"lastname": "Lovelace", "emailaddress1": "ada@contoso.com"}),
         operation(
-            "GET", ROOT + "contacts?$select=lastname&$filter=emailaddress1%20eq%20'ada@contoso.com'",
+            "GET",
+            ROOT + "contacts?$select=lastname&$filter=emailaddress1%20eq%20'ada@contoso.com'",
             headers=['Prefer: odata.include-annotations="*"'],
         ),
         [

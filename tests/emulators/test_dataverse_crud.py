@@ -45,7 +45,8 @@ def test_create_with_return_representation_answers_201_with_selected_columns(
     assert response.status_code == 201
     assert "OData-EntityId" not in response.headers
     body = response.json()
-    assert body["@odata.context"] == f"{dv.api_url}$metadata#contacts(fullname,emailaddress1)/$entity"
+    context = f"{dv.api_url}$metadata#contacts(fullname,emailaddress1)/$entity"
+    assert body["@odata.context"] == context
     assert set(body) == {"@odata.context", "@odata.etag", "fullname", "emailaddress1", "contactid"}
 
 
@@ -158,9 +159,9 @@ def test_delete_removes_and_a_second_delete_is_404(dv: DataverseClient) -> None:
 
 def test_lookups_bind_and_read_back_as_value_properties(dv: DataverseClient) -> None:
     account = dv.create("accounts", {"name": "Contoso"})
-    contact = dv.create(
-        "contacts", {"lastname": "Smith", "parentcustomerid_account@odata.bind": f"/accounts({account})"}
-    )
+    contact = dv.create("contacts", {
+        "lastname": "Smith", "parentcustomerid_account@odata.bind": f"/accounts({account})",
+    })
     row = dv.get(f"contacts({contact})?$select=_parentcustomerid_value,parentcustomeridtype").json()
     assert row["_parentcustomerid_value"] == account
     assert row["parentcustomeridtype"] == "account"
@@ -202,7 +203,9 @@ def test_notes_bind_through_the_typed_navigation_property(dv: DataverseClient) -
         {"_parentcustomerid_value": "00000000-0000-0000-0000-000000000001"},
     ],
 )
-def test_bad_binds_are_refused_and_create_nothing(dv: DataverseClient, bind: dict[str, str]) -> None:
+def test_bad_binds_are_refused_and_create_nothing(
+    dv: DataverseClient, bind: dict[str, str]
+) -> None:
     response = dv.post("contacts", {"lastname": "Orphan", **bind})
     assert response.status_code in (400, 404)
     assert set(_error(response)) == {"code", "message"}
