@@ -37,12 +37,12 @@ import random
 import time
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableEntity
 
 from shared.adapters import table_codec as codec
+from shared.adapters import table_run_header as headers
 from shared.adapters.table_rows import TableRows
 from shared.config import StateSettings
 from shared.errors import ConfigError, DomainError, NotFound, PreconditionFailed, System
@@ -164,20 +164,15 @@ class TableSyncStateStore:
     def start_run(
         self, key: SyncKey, run_id: str, *, since: datetime, until: datetime, dry_run: bool = False
     ) -> RunState:
-        partition = codec.partition_key(key)
-        row = _run_row(run_id)
         since, until = codec.utc(since, "since"), codec.utc(until, "until")
         if since > until:
             raise ValueError(f"run {run_id}: since {since.isoformat()} is after until")
-        entity: dict[str, Any] = {
-            "PartitionKey": partition, "RowKey": row, "Status": RunStatus.PUBLISHING.value,
-            "Since": since, "Until": until, "DryRun": bool(dry_run),
-            "StartedAt": codec.utc(self._clock(), "clock"),
-            "BatchesPublished": codec.int64(0), "BatchesApplied": codec.int64(0),
-            _HIGHEST: codec.int64(-1),
-        }
+        entity = headers.new_header_entity(
+            key, run_id, since=since, until=until, dry_run=dry_run,
+            started_at=codec.utc(self._clock(), "clock"),
+        )
         try:
-            return _run_state(key, run_id, entity, self._rows.create(entity))
+            return headers.run_from_entity(key, run_id, entity, self._rows.create(entity))
         except PreconditionFailed:
             existing, _ = self._load_run(key, run_id, "start_run")
         if (existing.since, existing.until, existing.dry_run) != (since, until, bool(dry_run)):
@@ -185,8 +180,10 @@ class TableSyncStateStore:
         return existing
 
     def get_run(self, key: SyncKey, run_id: str) -> RunState | None:
-        entity = self._rows.get(codec.partition_key(key), _run_row(run_id))
-        return None if entity is None else _run_state(key, run_id, entity, _etag(entity))
+        entity = self._rows.get(codec.partition_key(key), headers.run_row_key(run_id))
+        if entity is None:
+            return None
+        return headers.run_from_entity(key, run_id, entity, _etag(entity))
 
     def record_published(
         self, key: SyncKey, run_id: str, *, batches: int, done: bool = False
@@ -206,14 +203,16 @@ class TableSyncStateStore:
                 status = RunStatus.COMPLETED if complete else RunStatus.APPLYING
             if (status, published) == (run.status, run.batches_published):
                 return RunUpdate(run, completed_now=False)
-            entity = _run_entity(run, highest, status=status, published=published,
-                                 completed_at=self._now_if(status))
+            entity = headers.header_entity(
+                run, highest, status=status, published=published,
+                completed_at=self._now_if(status),
+            )
             try:
                 etag = self._rows.replace(entity, run.etag)
             except PreconditionFailed:
                 self._back_off(attempt)
                 continue
-            return RunUpdate(_run_state(key, run_id, entity, etag),
+            return RunUpdate(headers.run_from_entity(key, run_id, entity, etag),
                              completed_now=status is RunStatus.COMPLETED)
         raise _lost("record_published", f"run {run_id} kept changing; try again")
 
@@ -223,7 +222,7 @@ class TableSyncStateStore:
         codec.check_batch_number(batch)
         counts = codec.check_counters(counters)
         partition = codec.partition_key(key)
-        marker_row = f"{_run_row(run_id)}|batch|{batch:07d}"
+        marker_row = f"{headers.run_row_key(run_id)}|batch|{batch:07d}"
         for attempt in range(_MAX_ATTEMPTS):
             run, highest = self._load_run(key, run_id, "mark_batch_applied")
             if self._rows.get(partition, marker_row) is not None:
@@ -237,27 +236,31 @@ class TableSyncStateStore:
             status = RunStatus.COMPLETED if complete else run.status
             totals = {name: run.counters.get(name, 0) + counts.get(name, 0)
                       for name in sorted({*run.counters, *counts})}
-            header = _run_entity(run, max(highest, batch), status=status, applied=applied,
-                                 counters=totals, completed_at=self._now_if(status))
+            header = headers.header_entity(
+                run, max(highest, batch), status=status, applied=applied, counters=totals,
+                completed_at=self._now_if(status),
+            )
             marker = {"PartitionKey": partition, "RowKey": marker_row,
-                      "AppliedAt": codec.utc(self._clock(), "clock"), **_counter_properties(counts)}
+                      "AppliedAt": codec.utc(self._clock(), "clock"),
+                      **headers.counter_properties(counts)}
             try:
                 etag = self._rows.create_and_replace(marker, header, run.etag)
             except PreconditionFailed:
                 self._back_off(attempt)  # re-read: either a redelivery won, or another batch did
                 continue
-            return BatchOutcome(applied_now=True, run=_run_state(key, run_id, header, etag),
-                                completed_now=complete)
+            applied_run = headers.run_from_entity(key, run_id, header, etag)
+            return BatchOutcome(applied_now=True, run=applied_run, completed_now=complete)
         raise _lost("mark_batch_applied", f"run {run_id} kept changing; try again")
 
     # --- helpers ----------------------------------------------------------------------------
     def _load_run(self, key: SyncKey, run_id: str, operation: str) -> tuple[RunState, int]:
         """The run and the highest batch number applied so far (-1 for none)."""
-        entity = self._rows.get(codec.partition_key(key), _run_row(run_id))
+        entity = self._rows.get(codec.partition_key(key), headers.run_row_key(run_id))
         if entity is None:
             raise NotFound(System.TABLES, f"run {run_id} of {key.account}/{key.sync_type} "
                            "is unknown", operation=operation)
-        return _run_state(key, run_id, entity, _etag(entity)), codec.read_int(entity, _HIGHEST)
+        run = headers.run_from_entity(key, run_id, entity, _etag(entity))
+        return run, codec.read_int(entity, headers.HIGHEST_APPLIED)
 
     def _now_if(self, status: RunStatus) -> datetime | None:
         return codec.utc(self._clock(), "clock") if status is RunStatus.COMPLETED else None
@@ -266,55 +269,9 @@ class TableSyncStateStore:
         self._sleep(min(0.02 * 2**attempt, 0.5) * random.random())
 
 
-_HIGHEST = "HighestApplied"
-
-
 def _etag(entity: TableEntity) -> str:
     return str(entity.metadata["etag"])
 
 
 def _lost(operation: str, detail: str) -> PreconditionFailed:
     return PreconditionFailed(System.TABLES, detail, operation=operation)
-
-
-def _run_row(run_id: str) -> str:
-    return f"run|{codec.check_run_id(run_id)}"
-
-
-def _counter_properties(counters: Mapping[str, int]) -> dict[str, Any]:
-    return {codec.COUNTER_PREFIX + name: codec.int64(value) for name, value in counters.items()}
-
-
-def _run_entity(
-    run: RunState, highest: int, *, status: RunStatus, completed_at: datetime | None,
-    published: int | None = None, applied: int | None = None,
-    counters: Mapping[str, int] | None = None,
-) -> dict[str, Any]:
-    entity: dict[str, Any] = {
-        "PartitionKey": codec.partition_key(run.key), "RowKey": _run_row(run.run_id),
-        "Status": status.value, "Since": run.since, "Until": run.until, "DryRun": run.dry_run,
-        "StartedAt": run.started_at,
-        "BatchesPublished": codec.int64(run.batches_published if published is None else published),
-        "BatchesApplied": codec.int64(run.batches_applied if applied is None else applied),
-        _HIGHEST: codec.int64(highest),
-        **_counter_properties(run.counters if counters is None else counters),
-    }
-    if completed_at is not None:
-        entity["CompletedAt"] = completed_at
-    return entity
-
-
-def _run_state(key: SyncKey, run_id: str, entity: Mapping[str, Any], etag: str) -> RunState:
-    completed_at = entity.get("CompletedAt")
-    prefix = codec.COUNTER_PREFIX
-    return RunState(
-        key=key, run_id=run_id, status=RunStatus(entity["Status"]),
-        since=codec.plain_utc(entity["Since"]), until=codec.plain_utc(entity["Until"]),
-        dry_run=bool(entity["DryRun"]), started_at=codec.plain_utc(entity["StartedAt"]),
-        batches_published=codec.read_int(entity, "BatchesPublished"),
-        batches_applied=codec.read_int(entity, "BatchesApplied"),
-        completed_at=None if completed_at is None else codec.plain_utc(completed_at),
-        counters={name[len(prefix):]: codec.read_int(entity, name)
-                  for name in sorted(entity) if name.startswith(prefix)},
-        etag=etag,
-    )

@@ -12,10 +12,7 @@ from azure.data.tables import TableClient
 from devtools.azurite import AzuriteHandle
 from shared.adapters.table_state import TableSyncStateStore
 from shared.services.ports import SyncStateStore
-from tests.azurite_fixture import azurite
 from tests.fakes.state import InMemorySyncStateStore
-
-__all__ = ["azurite"]
 
 _table_numbers = itertools.count(1)
 
@@ -53,7 +50,7 @@ def make_store(
         shared = InMemorySyncStateStore(clock=clock)
         return lambda: shared
     table: TableClient = request.getfixturevalue("table_client")
-    return lambda: TableSyncStateStore(table, clock=clock, sleep=lambda _s: None)
+    return lambda: TableSyncStateStore(table, clock=clock)
 
 
 @pytest.fixture
