@@ -29,6 +29,15 @@ creating one fails if it exists; a lost race is ``PreconditionFailed`` (re-read,
 - A run completes (status ``completed``, ``completed_now`` returned to exactly one caller) when
   publishing is done and ``BatchesApplied == BatchesPublished``, whichever of the reader's last
   ``record_published`` or the applier's last ``mark_batch_applied`` comes second.
+
+Intended use by a sync: the reader takes the ``PageCursor`` if one exists (resume) or creates
+one (``etag=None``: a second timer instance loses with ``PreconditionFailed``) together with
+``start_run``; after each page it publishes, calls ``record_published(batches=n)`` and saves the
+cursor; at the end ``record_published(done=True)``, ``advance_watermark(until)``, and deletes the
+cursor. Each step is idempotent, so a run killed between any two of them finishes on the next
+tick. The applier calls ``mark_batch_applied`` after its writes; whoever gets
+``completed_now=True`` sets the schedule's status back to None. Run rows stay as history; a
+retention job can delete ``run|`` rows older than it needs.
 """
 
 from __future__ import annotations
