@@ -205,7 +205,8 @@ class EmulatorServer:
         self._admin_routes = _standard_admin_routes(self) + emulator.admin_routes()
         self._httpd = _TlsHttpServer((host, port), _RequestHandler, self, tls)
         bound_host, bound_port = self._httpd.server_address[:2]
-        self.base_url = f"https://{bound_host}:{bound_port}"
+        host_text = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
+        self.base_url = f"https://{host_text}:{bound_port}"
         emulator.base_url = self.base_url
         self._thread: threading.Thread | None = None
 
@@ -401,7 +402,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes:
         if (self.headers.get("Transfer-Encoding") or "").lower() == "chunked":
-            chunks = []
+            chunks: list[bytes] = []
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
