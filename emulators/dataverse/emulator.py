@@ -58,7 +58,7 @@ class DataverseEmulator(Emulator):
         self.protection = ServiceProtection(clock)
         self.cost_model = CostModel()
 
-    @property  # type: ignore[override]
+    @property
     def base_url(self) -> str:
         return self._base_url
 
@@ -87,7 +87,13 @@ class DataverseEmulator(Emulator):
             return failure.response()
         execution_ms = 0.0
         try:
-            response, outcomes = self._run(request, identity)
+            try:
+                response, outcomes = self._run(request, identity)
+            except Exception as exc:  # noqa: BLE001 - an emulator bug must still answer in kind
+                unexpected = DataverseError(
+                    500, "0x80040216", f"An unexpected error occurred: {exc!r}"
+                )
+                response, outcomes = unexpected.response(), []
             # A $batch is one request; its operations are priced one by one.
             cost_ms = self.cost_model.cost_ms(
                 requests=1, read=sum(o.read for o in outcomes),

@@ -95,7 +95,9 @@ def parse_preferences(headers: Headers) -> Preferences:
 
 
 def _split_outside_quotes(text: str) -> list[str]:
-    items, current, quoted = [], [], False
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
     for char in text:
         if char == '"':
             quoted = not quoted

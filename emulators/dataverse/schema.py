@@ -190,7 +190,7 @@ def _column(
     options: tuple[ChoiceOption, ...] = ()
     choice = spec.get("choice")
     if kind == "choice":
-        if choice not in choices:
+        if not isinstance(choice, str) or choice not in choices:
             raise ValueError(f"{where}: unknown choice {choice!r}")
         options = choices[choice]
     elif kind in ("state", "status"):
