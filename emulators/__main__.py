@@ -54,10 +54,20 @@ def main(argv: list[str] | None = None) -> int:
     run = commands.add_parser("serve", help="start Entra ID, Dataverse and dotdigital emulators")
     run.add_argument("--ports-file", help="write base URLs and the CA bundle path here (JSON)")
     run.add_argument("--seed", help="JSON file: {entra: ..., dataverse: ..., dotdigital: ...}")
-    run.add_argument("--state-dir", default=".emulators", help="keeps the local CA (default .emulators)")
-    run.add_argument("--persist", action="store_true", help="save data in --state-dir on exit and load it on start")
-    run.add_argument("--port", action="append", default=[], metavar="SYSTEM=PORT", help="fixed port for a system")
-    run.add_argument("--fault-seed", type=int, default=0, help="seed of the fault injectors' random source")
+    run.add_argument(
+        "--state-dir", default=".emulators", help="keeps the local CA (default .emulators)"
+    )
+    run.add_argument(
+        "--persist",
+        action="store_true",
+        help="save data in --state-dir on exit and load it on start",
+    )
+    run.add_argument(
+        "--port", action="append", default=[], metavar="SYSTEM=PORT", help="fixed port for a system"
+    )
+    run.add_argument(
+        "--fault-seed", type=int, default=0, help="seed of the fault injectors' random source"
+    )
     args = parser.parse_args(argv)
     return serve(args)
 

@@ -22,7 +22,7 @@ class Clock:
         return time.time() + self._offset
 
     def now(self) -> dt.datetime:
-        return dt.datetime.fromtimestamp(self.time(), tz=dt.timezone.utc)
+        return dt.datetime.fromtimestamp(self.time(), tz=dt.UTC)
 
     def monotonic(self) -> float:
         return time.monotonic() + self._offset

@@ -23,7 +23,11 @@ SYSTEMS = ("entra", "dataverse", "dotdigital")
 
 class EmulatorCluster:
     def __init__(
-        self, state_dir: Path, *, ports: dict[str, int] | None = None, fault_seed: int = 0,
+        self,
+        state_dir: Path,
+        *,
+        ports: dict[str, int] | None = None,
+        fault_seed: int = 0,
         host: str = "127.0.0.1",
     ) -> None:
         ports = ports or {}
@@ -39,12 +43,18 @@ class EmulatorCluster:
         )
         self.dataverse = DataverseEmulator(self.clock, self.entra)
         self.dataverse_server = EmulatorServer(
-            self.dataverse, self.tls, host=host, port=ports.get("dataverse", 0),
+            self.dataverse,
+            self.tls,
+            host=host,
+            port=ports.get("dataverse", 0),
             fault_seed=fault_seed,
         )
         self.dotdigital = DotdigitalEmulator(self.clock)
         self.dotdigital_server = EmulatorServer(
-            self.dotdigital, self.tls, host=host, port=ports.get("dotdigital", 0),
+            self.dotdigital,
+            self.tls,
+            host=host,
+            port=ports.get("dotdigital", 0),
             fault_seed=fault_seed,
         )
         self._started = False
@@ -74,7 +84,7 @@ class EmulatorCluster:
             self._started = False
 
     def seed(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Seed several systems at once: ``{"entra": {...}, "dataverse": {...}, "dotdigital": {...}}``."""
+        """Seed several systems at once: ``{"entra": ..., "dataverse": ..., "dotdigital": ...}``."""
         unknown = set(payload) - set(SYSTEMS)
         if unknown:
             raise ValueError(f"unknown systems in seed: {sorted(unknown)}")
@@ -119,7 +129,9 @@ class EmulatorCluster:
         return self.start()
 
     def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
         self.stop()

@@ -39,7 +39,16 @@ class FaultRule:
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> FaultRule:
-        known = {"path", "method", "status", "retry_after", "delay_ms", "reset", "probability", "count"}
+        known = {
+            "path",
+            "method",
+            "status",
+            "retry_after",
+            "delay_ms",
+            "reset",
+            "probability",
+            "count",
+        }
         unknown = set(raw) - known
         if unknown:
             raise ValueError(f"unknown fault rule fields: {sorted(unknown)}")
@@ -68,9 +77,15 @@ class FaultRule:
 
     def describe(self) -> dict[str, Any]:
         return {
-            "path": self.path, "method": self.method, "status": self.status,
-            "retry_after": self.retry_after, "delay_ms": self.delay_ms, "reset": self.reset,
-            "probability": self.probability, "count": self.count, "fired": self.fired,
+            "path": self.path,
+            "method": self.method,
+            "status": self.status,
+            "retry_after": self.retry_after,
+            "delay_ms": self.delay_ms,
+            "reset": self.reset,
+            "probability": self.probability,
+            "count": self.count,
+            "fired": self.fired,
         }
 
 
@@ -117,8 +132,10 @@ class FaultInjector:
                     continue
                 rule.fired += 1
                 return Fault(
-                    status=rule.status, retry_after=rule.retry_after,
-                    delay_seconds=rule.delay_ms / 1000.0, reset_connection=rule.reset,
+                    status=rule.status,
+                    retry_after=rule.retry_after,
+                    delay_seconds=rule.delay_ms / 1000.0,
+                    reset_connection=rule.reset,
                 )
         return None
 

@@ -85,7 +85,7 @@ class Request:
         return unquote(self.path)
 
     def json(self) -> Any:
-        """The JSON body; raises ``ValueError`` when it is not JSON (the emulator picks the envelope)."""
+        """The JSON body; ``ValueError`` when it is not JSON (each emulator picks its envelope)."""
         return json.loads(self.body.decode("utf-8")) if self.body else None
 
 
@@ -107,7 +107,10 @@ class Response:
 
     @classmethod
     def text(
-        cls, status: int, text: str, content_type: str = "text/plain; charset=utf-8",
+        cls,
+        status: int,
+        text: str,
+        content_type: str = "text/plain; charset=utf-8",
         headers: Iterable[tuple[str, str]] = (),
     ) -> Response:
         return cls(status, [("Content-Type", content_type), *headers], text.encode("utf-8"))
@@ -180,7 +183,9 @@ class Emulator:
 
     def fault_response(self, status: int, retry_after: float | None) -> Response:
         """The body a real service would send with an injected status."""
-        headers = [("Retry-After", _retry_after_value(retry_after))] if retry_after is not None else []
+        headers = (
+            [("Retry-After", _retry_after_value(retry_after))] if retry_after is not None else []
+        )
         return Response.json(status, {"message": f"Injected fault {status}"}, headers)
 
     def is_throttle(self, response: Response) -> bool:
@@ -195,7 +200,12 @@ class EmulatorServer:
     """Runs one ``Emulator`` behind HTTPS on loopback, in daemon threads."""
 
     def __init__(
-        self, emulator: Emulator, tls: TlsMaterial, *, host: str = "127.0.0.1", port: int = 0,
+        self,
+        emulator: Emulator,
+        tls: TlsMaterial,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
         fault_seed: int = 0,
     ) -> None:
         self.emulator = emulator
@@ -216,8 +226,10 @@ class EmulatorServer:
 
     def start(self) -> EmulatorServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.2},
-            name=f"{self.emulator.name}-server", daemon=True,
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.2},
+            name=f"{self.emulator.name}-server",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -249,9 +261,13 @@ class EmulatorServer:
         else:
             response = self._call(request, route_found, match, allowed)
         self.stats.record(
-            route=route_name, status=response.status, bytes_in=len(request.body),
-            bytes_out=len(response.body), throttled=self.emulator.is_throttle(response),
-            fault=fault is not None, seconds=time.perf_counter() - started,
+            route=route_name,
+            status=response.status,
+            bytes_in=len(request.body),
+            bytes_out=len(response.body),
+            throttled=self.emulator.is_throttle(response),
+            fault=fault is not None,
+            seconds=time.perf_counter() - started,
         )
         return response
 
@@ -370,8 +386,11 @@ class _TlsHttpServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(
-        self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler],
-        owner: EmulatorServer, tls: TlsMaterial,
+        self,
+        address: tuple[str, int],
+        handler: type[BaseHTTPRequestHandler],
+        owner: EmulatorServer,
+        tls: TlsMaterial,
     ) -> None:
         self.owner = owner
         self.ssl_context = tls.server_context()
@@ -416,7 +435,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         request = Request(
-            method=self.command, target=self.path, headers=Headers(self.headers.items()),
+            method=self.command,
+            target=self.path,
+            headers=Headers(self.headers.items()),
             body=self._read_body(),
         )
         response = self.server.owner.dispatch(request)

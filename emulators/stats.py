@@ -24,8 +24,15 @@ class Stats:
             self._busy_seconds = 0.0
 
     def record(
-        self, *, route: str, status: int, bytes_in: int, bytes_out: int, throttled: bool,
-        fault: bool, seconds: float,
+        self,
+        *,
+        route: str,
+        status: int,
+        bytes_in: int,
+        bytes_out: int,
+        throttled: bool,
+        fault: bool,
+        seconds: float,
     ) -> None:
         with self._lock:
             self._requests += 1

@@ -40,7 +40,7 @@ class TlsMaterial:
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
@@ -74,9 +74,15 @@ def _load_or_create_ca(state_dir: Path) -> tuple[x509.Certificate, ec.EllipticCu
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
             x509.KeyUsage(
-                digital_signature=True, key_cert_sign=True, crl_sign=True,
-                content_commitment=False, key_encipherment=False, data_encipherment=False,
-                key_agreement=False, encipher_only=False, decipher_only=False,
+                digital_signature=True,
+                key_cert_sign=True,
+                crl_sign=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                encipher_only=False,
+                decipher_only=False,
             ),
             critical=True,
         )
@@ -121,4 +127,6 @@ def ensure_tls(state_dir: Path) -> TlsMaterial:
     server_cert, server_key = state_dir / SERVER_CERT_FILE, state_dir / SERVER_KEY_FILE
     _write_key(server_key, key)
     server_cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return TlsMaterial(ca_bundle=state_dir / CA_CERT_FILE, server_cert=server_cert, server_key=server_key)
+    return TlsMaterial(
+        ca_bundle=state_dir / CA_CERT_FILE, server_cert=server_cert, server_key=server_key
+    )

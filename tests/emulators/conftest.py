@@ -32,8 +32,12 @@ class Admin:
 
     def call(self, method: str, name: str, payload: Any = None, **params: Any) -> Any:
         response = requests.request(
-            method, f"{self.base_url}/_emulator/{name}", json=payload, params=params,
-            verify=self.verify, timeout=30,
+            method,
+            f"{self.base_url}/_emulator/{name}",
+            json=payload,
+            params=params,
+            verify=self.verify,
+            timeout=30,
         )
         response.raise_for_status()
         return response.json() if response.content else None

@@ -40,7 +40,9 @@ def test_fault_rule_injects_status_with_retry_after_then_stops(
     assert stats["requests"] == 3
 
 
-def test_fault_rule_resets_the_connection(cluster: EmulatorCluster, dotdigital_admin: Admin) -> None:
+def test_fault_rule_resets_the_connection(
+    cluster: EmulatorCluster, dotdigital_admin: Admin
+) -> None:
     dotdigital_admin.faults([{"path": "*", "reset": True, "count": 1}])
     url = f"{cluster.dotdigital_server.base_url}/anything"
     with pytest.raises(requests.exceptions.ConnectionError):
@@ -55,7 +57,9 @@ def test_probabilistic_faults_repeat_for_the_same_seed(
 
     def run() -> list[int]:
         dotdigital_admin.faults([{"path": "/probe", "status": 503, "probability": 0.5}], seed=42)
-        return [requests.get(url, verify=cluster.ca_bundle, timeout=10).status_code for _ in range(30)]
+        return [
+            requests.get(url, verify=cluster.ca_bundle, timeout=10).status_code for _ in range(30)
+        ]
 
     first, second = run(), run()
     assert first == second
@@ -76,8 +80,10 @@ def test_bad_fault_rules_are_rejected_and_change_nothing(
 ) -> None:
     dotdigital_admin.faults([{"path": "/keep", "status": 500}])
     response = requests.post(
-        f"{cluster.dotdigital_server.base_url}/_emulator/faults", json={"rules": rules},
-        verify=cluster.ca_bundle, timeout=10,
+        f"{cluster.dotdigital_server.base_url}/_emulator/faults",
+        json={"rules": rules},
+        verify=cluster.ca_bundle,
+        timeout=10,
     )
     assert response.status_code == 400
     assert "error" in response.json()
