@@ -1,0 +1,24 @@
+"""The run journal on Azurite: summaries round-trip, oldest first, replaced by run id."""
+
+from __future__ import annotations
+
+import uuid
+
+from azure.data.tables import TableServiceClient
+
+from devtools.azurite import AzuriteHandle
+from shared.adapters.table_runs import TableRunJournal
+
+
+def test_runs_round_trip_oldest_first_and_replace_by_id(azurite: AzuriteHandle) -> None:
+    service = TableServiceClient.from_connection_string(azurite.connection_string)
+    journal = TableRunJournal(service, table_name=f"runs{uuid.uuid4().hex[:12]}")
+    journal.record("20260101T000002-b", "connectivity", {"ok": False, "accounts": []})
+    journal.record("20260101T000001-a", "connectivity", {"ok": True, "accounts": ["A"]})
+    journal.record("20260101T000002-b", "connectivity", {"ok": True, "accounts": ["B"]})
+    journal.record("20260101T000003-c", "other", {"ok": True})
+    assert journal.runs("connectivity") == [
+        {"run_id": "20260101T000001-a", "ok": True, "accounts": ["A"]},
+        {"run_id": "20260101T000002-b", "ok": True, "accounts": ["B"]},
+    ]
+    assert journal.runs("missing") == []
