@@ -52,7 +52,22 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "Service Bus namespace (managed identity)",
     ),
     "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
-    "SYNC_TIMER_SCHEDULE": (False, "NCRONTAB schedule of the sync timer (default every minute)"),
+    "SYNC_TIMER_SCHEDULE": (True, "NCRONTAB schedule of the sync timer, e.g. 0 */1 * * * *"),
+    "SYNC_DRY_RUN": (False, "true: every sync reports what it would change and writes nothing"),
+    "SYNC_READ_OVERLAP_SECONDS": (
+        False,
+        "How far each read reaches back before the watermark (300)",
+    ),
+    "SYNC_READER_MAX_SECONDS": (
+        False,
+        "Time one timer run may spend reading; the rest resumes (240)",
+    ),
+    "OPTIN_SHARDS": (False, "Sessions opt-in batches are spread over; one address, one shard (8)"),
+    "OPTIN_PAGES_PER_FLUSH": (
+        False,
+        "dotdigital pages (1000) buffered before batches are sent (8)",
+    ),
+    "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
     "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
 }
 
@@ -117,6 +132,16 @@ class QueueSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncSettings:
+    dry_run: bool = False
+    read_overlap_s: float = 300.0
+    reader_max_s: float = 240.0
+    optin_shards: int = 8
+    optin_pages_per_flush: int = 8
+    optin_max_delivery_count: int = 10
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     http: HttpSettings
     entra: EntraSettings
@@ -124,6 +149,7 @@ class Settings:
     dotdigital: DotdigitalSettings
     state: StateSettings
     queues: QueueSettings
+    sync: SyncSettings
 
 
 def _required(environ: Mapping[str, str], name: str) -> str:
@@ -167,6 +193,24 @@ def load_http_settings(environ: Mapping[str, str]) -> HttpSettings:
     )
 
 
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = (_optional(environ, name) or "false").lower()
+    if raw not in ("true", "false", "1", "0", "yes", "no"):
+        raise ConfigError(f"invalid app setting {name}: expected true or false")
+    return raw in ("true", "1", "yes")
+
+
+def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
+    return SyncSettings(
+        dry_run=_flag(environ, "SYNC_DRY_RUN"),
+        read_overlap_s=_number(environ, "SYNC_READ_OVERLAP_SECONDS", 300.0, minimum=0),
+        reader_max_s=_number(environ, "SYNC_READER_MAX_SECONDS", 240.0, minimum=1),
+        optin_shards=int(_number(environ, "OPTIN_SHARDS", 8, minimum=1)),
+        optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 8, minimum=1)),
+        optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
+    )
+
+
 def load_settings(environ: Mapping[str, str]) -> Settings:
     """Read every setting the app needs; raises ``ConfigError`` naming the first bad one."""
     entra = EntraSettings(
@@ -202,6 +246,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             namespace=queue_namespace,
             optin_queue=_optional(environ, "OPTIN_QUEUE_NAME") or "optin-batches",
         ),
+        sync=load_sync_settings(environ),
     )
 
 
