@@ -116,10 +116,11 @@ class HttpFrontend:
                         route.function.auth_level)
 
     def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
+        if self._thread is not None:  # shutdown() waits for serve_forever, so only if it runs
+            self._server.shutdown()
             self._thread.join()
+            self._thread = None
+        self._server.server_close()
 
     def handle(
         self, method: str, target: str, headers: dict[str, str], body: bytes
