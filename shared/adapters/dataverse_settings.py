@@ -6,7 +6,13 @@ import datetime as dt
 from typing import Any
 
 from shared.adapters.dataverse import DataverseClient
-from shared.domain.model import EmailAccount, SyncSchedule, SyncStatus, SyncType
+from shared.domain.model import (
+    EmailAccount,
+    ScheduleUpdate,
+    SyncSchedule,
+    SyncStatus,
+    SyncType,
+)
 
 EMAIL_ACCOUNT_COLUMNS = (
     "ec_emailaccountid",
@@ -72,6 +78,26 @@ def schedule_from_row(row: dict[str, Any]) -> SyncSchedule | None:
     )
 
 
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def schedule_columns(update: ScheduleUpdate) -> dict[str, Any]:
+    """The Web API body for ``update``: only the columns it sets."""
+    columns: dict[str, Any] = {}
+    if update.status is not None:
+        columns["ec_status"] = int(update.status)
+    if update.last_sync is not None:
+        columns["ec_lastsync"] = _iso(update.last_sync)
+    if update.next_sync is not None:
+        columns["ec_nextsync"] = _iso(update.next_sync)
+    if update.sync_now is not None:
+        columns["ec_syncnow"] = update.sync_now
+    if update.last_result is not None:
+        columns["ec_lastresult"] = update.last_result[:4000]
+    return columns
+
+
 class DataverseCrmSettings:
     """``CrmSettings`` over the Web API."""
 
@@ -85,3 +111,22 @@ class DataverseCrmSettings:
     def sync_schedules(self) -> list[SyncSchedule]:
         rows = self._client.iter_rows("ec_syncschedules", select=SCHEDULE_COLUMNS)
         return [schedule for row in rows if (schedule := schedule_from_row(row)) is not None]
+
+    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
+        row_id = self._client.create(
+            "ec_syncschedules",
+            {
+                "ec_name": sync_type.label,
+                "ec_emailaccountid@odata.bind": f"/ec_emailaccounts({email_account_id})",
+                "ec_synctype": int(sync_type),
+                "ec_intervalminutes": 0,
+                "ec_status": int(SyncStatus.NONE),
+                "ec_syncnow": False,
+            },
+        )
+        return SyncSchedule(row_id=row_id, email_account_id=email_account_id, sync_type=sync_type)
+
+    def update_schedule(self, row_id: str, update: ScheduleUpdate) -> None:
+        columns = schedule_columns(update)
+        if columns:
+            self._client.update("ec_syncschedules", row_id, columns)

@@ -92,3 +92,14 @@ class SyncSchedule:
     status: SyncStatus = SyncStatus.NONE
     sync_now: bool = False
     last_result: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleUpdate:
+    """Columns of a schedule row to write; ``None`` leaves a column as it is."""
+
+    status: SyncStatus | None = None
+    last_sync: dt.datetime | None = None
+    next_sync: dt.datetime | None = None
+    sync_now: bool | None = None
+    last_result: str | None = None

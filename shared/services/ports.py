@@ -5,13 +5,14 @@ Adapters in ``shared/adapters`` implement them; tests use in-memory fakes with t
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from shared.domain.model import EmailAccount, SyncSchedule
+from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
+from shared.domain.optin import OptInUpdate, RecordValue
 
 
 # --- Publishing batches ---------------------------------------------------------------------------
@@ -37,6 +38,24 @@ class CrmSettings(Protocol):
 
     def sync_schedules(self) -> list[SyncSchedule]:
         """Every schedule row (one per email account × sync type)."""
+
+    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
+        """Add the default row for an account and sync type: manual, status None."""
+
+    def update_schedule(self, row_id: str, update: ScheduleUpdate) -> None:
+        """Write the columns ``update`` sets; raises ``NotFound`` if the row was deleted."""
+
+
+# --- CRM records (contacts, leads, accounts) --------------------------------------------------
+class CrmRecords(Protocol):
+    def find_by_email_keys(self, email_keys: Collection[str]) -> list[RecordValue]:
+        """Contacts, leads and accounts whose ``emailaddress1`` matches one of the keys.
+
+        Keys are ``email.match_key`` values; records match trimmed and case-insensitively.
+        """
+
+    def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
+        """Write the new opt-in types in bulk (all of them, or raise)."""
 
 
 # --- dotdigital -----------------------------------------------------------------------------------
