@@ -109,7 +109,8 @@ def index_functions(app: FunctionRegister, settings: LocalSettings) -> FunctionI
     http: list[HttpFunction] = []
     for function in functions_of(app):
         name = str(function.get_function_name())
-        trigger = function.get_trigger()
+        # Any: the attributes (schedule, queue_name, route ...) belong to each trigger subclass.
+        trigger: Any = function.get_trigger()
         if trigger is None:  # the library refuses this at build time; kept for the type checker
             raise ConfigError(f"function {name} has no trigger")
         user = function.get_user_function()

@@ -81,8 +81,7 @@ def _run(args: argparse.Namespace) -> int:
         logger.info("received %s, stopping", signal.Signals(signum).name)
         stopping.set()
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     host.start()
     try:
         if args.once:
@@ -96,6 +95,8 @@ def _run(args: argparse.Namespace) -> int:
                 pass
     finally:
         host.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     snapshot = host.counters.snapshot()
     print(json.dumps(snapshot, indent=2))
     return 1 if snapshot["failures"] or snapshot["dead_lettered"] else 0

@@ -106,8 +106,8 @@ class HttpFrontend:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self._server.serve_forever, name="http",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        name="http", daemon=True)
         self._thread.start()
         for route in self._routes:
             methods = ",".join(sorted(route.function.methods or {"*"}))

@@ -163,7 +163,8 @@ class TestQueues:
         assert letter.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
         assert letter.dead_letter_description == "ValueError: cannot apply this batch"
         counters = host.counters.snapshot()
-        assert (counters["abandoned"], counters["dead_lettered"], counters["completed"]) == (2, 1, 1)
+        settled = (counters["abandoned"], counters["dead_lettered"], counters["completed"])
+        assert settled == (2, 1, 1)
         assert counters["functions"]["Work"] == {"invocations": 4, "failures": 3, "timeouts": 0}
 
     def test_concurrency_is_max_concurrent_calls(
