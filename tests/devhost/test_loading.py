@@ -26,7 +26,7 @@ APP_SOURCE = textwrap.dedent('''
 class TestLocalSettings:
     def test_reads_values_and_host(self, tmp_path: Path) -> None:
         path = tmp_path / "local.settings.json"
-        path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "1"},
+        path.write_text(json.dumps({"IsEncrypted": False, "Values": {"A": "s3cret-value"},
                                     "Host": {"LocalHttpPort": 7072}}))
         settings = load_local_settings(path)
         assert settings.values == {"A": "s3cret-value"} and settings.host == {"LocalHttpPort": 7072}
