@@ -69,11 +69,6 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
     "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
-    "DEVHOST_FUNCTION_KEY": (
-        False,
-        "Dev host only: key function-level HTTP routes require (code= or x-functions-key)",
-    ),
-    "DEVHOST_MASTER_KEY": (False, "Dev host only: master key (admin routes, /admin/functions)"),
 }
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
