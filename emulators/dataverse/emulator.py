@@ -84,7 +84,11 @@ class DataverseEmulator(Emulator):
                 raise errors.url_too_long(MAX_GET_URL_LENGTH)
             self.protection.admit(identity.oid)
         except DataverseError as failure:
-            return failure.response()
+            # Refused answers (401, 414, 429) carry a request id too, as every service answer does.
+            refused = failure.response()
+            request_id = str(uuid.uuid4())
+            refused.headers += [("REQ_ID", request_id), ("x-ms-service-request-id", request_id)]
+            return refused
         execution_ms = 0.0
         try:
             try:

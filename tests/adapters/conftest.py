@@ -13,10 +13,33 @@ from shared.adapters.http_policy import RetryPolicy
 from shared.adapters.msal_auth import EntraTokenProvider
 from shared.config import DataverseSettings, EntraSettings, HttpSettings
 
+# Every adapter test runs twice: against clean emulators, and with 10% 429s (Retry-After 1 s) and
+# 5% connection resets on every API route of Dataverse and dotdigital. Tests that count requests
+# exactly are marked ``exact_requests`` and run clean only: retries change the count, not results.
+FAULTY_RULES = {
+    "dataverse": [
+        {"path": "/api/data/*", "status": 429, "retry_after": 1, "probability": 0.10},
+        {"path": "/api/data/*", "reset": True, "probability": 0.05},
+    ],
+    "dotdigital": [
+        {"path": "/r[123]/*", "status": 429, "retry_after": 1, "probability": 0.10},
+        {"path": "/r[123]/*", "reset": True, "probability": 0.05},
+    ],
+}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "fault_mode" in metafunc.fixturenames:
+        exact = metafunc.definition.get_closest_marker("exact_requests") is not None
+        metafunc.parametrize("fault_mode", ["clean"] if exact else ["clean", "faulty"])
+
 
 @pytest.fixture(autouse=True)
-def _clean(cluster: EmulatorCluster) -> None:
+def _emulators(cluster: EmulatorCluster, fault_mode: str) -> None:
     cluster.reset()
+    if fault_mode == "faulty":
+        for system, rules in FAULTY_RULES.items():
+            admin(cluster, system, "POST", "faults", {"seed": 11, "rules": rules})
 
 
 @pytest.fixture

@@ -111,6 +111,7 @@ def test_large_lookups_are_chunked_and_paged(
     assert len({row["contactid"] for row in pages}) == 1200
 
 
+@pytest.mark.exact_requests
 def test_update_multiple_writes_every_row(
     cluster: EmulatorCluster, client: DataverseClient
 ) -> None:
@@ -194,6 +195,7 @@ def test_survives_throttling_and_connection_resets(
     assert 1.05 in sleeps  # Retry-After (1 s) honoured, plus at most 10% jitter
 
 
+@pytest.mark.exact_requests
 def test_permanent_401_fails_fast_with_a_typed_error(
     dataverse_settings: DataverseSettings,
     http: HttpSettings,
@@ -205,6 +207,7 @@ def test_permanent_401_fails_fast_with_a_typed_error(
         list(client.iter_rows("contacts", select=["lastname"]))
     assert caught.value.system.value == "dataverse"
     assert caught.value.status == 401
+    assert caught.value.request_id and caught.value.request_id in str(caught.value)
     assert sleeps == []
     assert client.stats.requests == 1
 

@@ -49,6 +49,7 @@ def _client(
     )
 
 
+@pytest.mark.exact_requests
 def test_region_is_discovered_once_and_used(
     cluster: EmulatorCluster, http: HttpSettings, fast_policy: RetryPolicy
 ) -> None:
@@ -63,6 +64,7 @@ def test_region_is_discovered_once_and_used(
     assert client.stats.requests == 2  # one account-info, one page
 
 
+@pytest.mark.exact_requests
 def test_paging_reads_every_contact_once_and_stops_on_a_short_page(
     cluster: EmulatorCluster, http: HttpSettings, fast_policy: RetryPolicy
 ) -> None:
@@ -110,6 +112,7 @@ def test_survives_rate_limits_and_resets(
     assert admin(cluster, "dotdigital", "GET", "stats")["faults_injected"] > 0
 
 
+@pytest.mark.exact_requests
 def test_bad_credentials_fail_fast_with_a_typed_error(
     cluster: EmulatorCluster, http: HttpSettings, fast_policy: RetryPolicy, sleeps: list[float]
 ) -> None:
