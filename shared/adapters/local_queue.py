@@ -350,13 +350,6 @@ class LocalQueueStore:
             ).fetchone()
         return QueueCounts(active=int(active), locked=int(locked), dead_lettered=int(dead))
 
-    def queues(self) -> list[str]:
-        with self._transaction() as db:
-            rows = db.execute(
-                "SELECT queue FROM messages UNION SELECT queue FROM queue_options ORDER BY 1"
-            ).fetchall()
-        return [str(row[0]) for row in rows]
-
 
 def _row_to_message(row: sqlite3.Row) -> StoredMessage:
     return StoredMessage(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -131,6 +132,26 @@ class TestPeekLock:
         store.send("q", [message(f"m{i}") for i in range(20)])
         got = [m.message_id for _ in range(30) for m in store.receive("q").messages]
         assert sorted(got) == sorted(f"m{i}" for i in range(20))
+
+    def test_concurrent_receivers_in_threads_share_the_work_exactly_once(
+        self, tmp_path: Path
+    ) -> None:
+        store = LocalQueueStore(tmp_path)
+        store.send("q", [message(f"m{i}") for i in range(200)])
+        seen: list[str] = []
+
+        def drain() -> None:
+            while batch := store.receive("q", 3).messages:
+                for held in batch:
+                    store.complete(held)
+                    seen.append(held.message_id)
+
+        workers = [threading.Thread(target=drain) for _ in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        assert sorted(seen) == sorted(f"m{i}" for i in range(200))
 
     def test_renew_lock_extends_it(self, store: LocalQueueStore, time_now: FakeTime) -> None:
         store.send("q", [message("m")])
