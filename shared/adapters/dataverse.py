@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import requests
@@ -18,6 +19,7 @@ import requests
 from shared.adapters import odata
 from shared.adapters.dataverse_batch import (
     BatchOperation,
+    BatchPart,
     BatchPartResult,
     build_batch,
     parse_batch_response,
@@ -34,6 +36,17 @@ BULK_CHUNK = 1000
 _ENTITY_ID = re.compile(r"\(([0-9a-fA-F-]{36})\)\s*$")
 # What the service says when a table does not support a bulk message; seen as 400 or 404.
 _UNSUPPORTED_BULK = re.compile(r"not (yet )?(been )?(implemented|supported)|does not support", re.I)
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """One collection read, as sent inside a ``$batch`` by ``DataverseClient.read_batch``."""
+
+    entity_set: str
+    select: Sequence[str]
+    filter: str | None = None
+    aliases: Sequence[tuple[str, str]] = field(default_factory=tuple)
+    page_size: int = MAX_PAGE_SIZE
 
 
 class DataverseClient:
@@ -144,6 +157,85 @@ class DataverseClient:
             expression, aliases = odata.in_filter(column, chunk)
             yield from self.iter_rows(entity_set, select=select, filter=expression, aliases=aliases)
 
+    def where_in_queries(
+        self,
+        entity_set: str,
+        column: str,
+        values: Sequence[str],
+        *,
+        select: Sequence[str],
+    ) -> list[Query]:
+        """``rows_where_in`` as ``Query`` parts for ``read_batch``, with the in-batch URL budget."""
+        expression, _ = odata.in_filter(column, [])
+        fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
+        fixed += len(odata.encode_value(odata.string_literal(column)))
+        queries = []
+        for chunk in odata.chunk_for_url(
+            sorted(set(values)), fixed_chars=fixed, max_url_chars=odata.MAX_BATCH_URL_CHARS
+        ):
+            expression, aliases = odata.in_filter(column, chunk)
+            queries.append(Query(entity_set, select, expression, aliases))
+        return queries
+
+    def read_batch(
+        self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
+    ) -> list[list[dict[str, Any]]]:
+        """Every query's rows, the first page of each from one ``$batch`` request.
+
+        A part that pages is followed through ``@odata.nextLink`` with plain GETs. A 404 from an
+        entity set in ``absent_ok`` (a table the environment may not have, e.g. ``leads`` without
+        Dynamics 365 Sales) reads as no rows; any other failed part raises its error.
+        """
+        results: list[list[dict[str, Any]]] = []
+        for start in range(0, len(queries), MAX_BATCH_OPERATIONS):
+            chunk = queries[start : start + MAX_BATCH_OPERATIONS]
+            operations = [self._read_operation(query) for query in chunk]
+            # continue-on-error: one absent table must not end the other reads.
+            parts = self._post_batch(operations, {"Prefer": "odata.continue-on-error"})
+            if len(parts) != len(chunk):
+                raise BadRequest(
+                    System.DATAVERSE,
+                    f"$batch answered {len(parts)} parts for {len(chunk)} reads",
+                    operation="$batch",
+                )
+            for query, part in zip(chunk, parts, strict=True):
+                if part.status == 404 and query.entity_set in absent_ok:
+                    results.append([])
+                    continue
+                if part.status >= 400:
+                    raise _part_error(part)
+                results.append(self._all_pages(query, part.body))
+        return results
+
+    def _read_operation(self, query: Query) -> BatchOperation:
+        params: list[tuple[str, str]] = [("$select", ",".join(query.select))]
+        if query.filter:
+            params.append(("$filter", query.filter))
+        params += query.aliases
+        return BatchOperation(
+            "GET",
+            f"{self._url(query.entity_set)}?{odata.query_string(params)}",
+            None,
+            {
+                "Accept": "application/json",
+                "Prefer": f"odata.maxpagesize={min(query.page_size, MAX_PAGE_SIZE)}",
+            },
+        )
+
+    def _all_pages(self, query: Query, first: Any) -> list[dict[str, Any]]:
+        if not isinstance(first, dict):
+            raise BadRequest(
+                System.DATAVERSE, "a $batch read answered no JSON object", operation="$batch"
+            )
+        rows: list[dict[str, Any]] = list(first.get("value", []))
+        url = first.get("@odata.nextLink") or ""
+        prefer = {"Prefer": f"odata.maxpagesize={min(query.page_size, MAX_PAGE_SIZE)}"}
+        while url:
+            body = self._send("GET", url, f"query {query.entity_set}", headers=prefer).json()
+            rows += body.get("value", [])
+            url = body.get("@odata.nextLink") or ""
+        return rows
+
     # --- single writes -------------------------------------------------------------------------
     def create(self, entity_set: str, row: Mapping[str, Any]) -> str:
         response = self._send("POST", entity_set, f"create {entity_set}", json=dict(row))
@@ -221,23 +313,29 @@ class DataverseClient:
         change_sets: Sequence[Sequence[BatchOperation]],
     ) -> list[BatchPartResult]:
         """Run atomic change sets in one ``$batch``; raises the first failed operation's error."""
-        if sum(len(operations) for operations in change_sets) > MAX_BATCH_OPERATIONS:
+        results = self._post_batch(change_sets)
+        for result in results:
+            if result.status >= 400:
+                raise _part_error(result)
+        return results
+
+    def _post_batch(
+        self, parts: Sequence[BatchPart], headers: Mapping[str, str] | None = None
+    ) -> list[BatchPartResult]:
+        operations = sum(1 if isinstance(p, BatchOperation) else len(p) for p in parts)
+        if operations > MAX_BATCH_OPERATIONS:
             raise ValueError(f"a $batch holds at most {MAX_BATCH_OPERATIONS} operations")
-        content_type, body = build_batch(change_sets)
+        content_type, body = build_batch(parts)
         response = self._send(
             "POST",
             "$batch",
             "$batch",
             idempotent=True,
             data=body,
-            headers={"Content-Type": content_type},
+            headers={"Content-Type": content_type, **(headers or {})},
             pass_statuses=frozenset({400}),
         )
-        results = parse_batch_response(response.headers.get("Content-Type", ""), response.content)
-        for result in results:
-            if result.status >= 400:
-                raise _part_error(result)
-        return results
+        return parse_batch_response(response.headers.get("Content-Type", ""), response.content)
 
 
 def _id_from_entity_header(response: requests.Response) -> str:

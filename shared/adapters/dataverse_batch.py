@@ -32,41 +32,54 @@ class BatchPartResult:
     content_id: str | None = None
 
 
+BatchPart = BatchOperation | Sequence[BatchOperation]
+
+
 def build_batch(
-    change_sets: Sequence[Sequence[BatchOperation]], *, boundary: str | None = None
+    parts: Sequence[BatchPart], *, boundary: str | None = None
 ) -> tuple[str, bytes]:
-    """(content type, body) of a batch in which each inner sequence is one atomic change set."""
+    """(content type, body) of a batch.
+
+    Each inner sequence is one atomic change set; a bare ``BatchOperation`` is a request outside
+    any change set, which is where reads (GET) must go: the service refuses a GET in a change set.
+    """
     batch_boundary = boundary or f"batch_{uuid.uuid4()}"
     lines: list[str] = []
     content_id = 0
-    for operations in change_sets:
+    for part in parts:
+        if isinstance(part, BatchOperation):
+            lines.append(f"--{batch_boundary}")
+            lines += _operation_lines(part, None)
+            continue
         changeset_boundary = f"changeset_{uuid.uuid4()}"
         lines += [
             f"--{batch_boundary}",
             f"Content-Type: multipart/mixed; boundary={changeset_boundary}",
             "",
         ]
-        for operation in operations:
+        for operation in part:
             content_id += 1
-            lines += [
-                f"--{changeset_boundary}",
-                "Content-Type: application/http",
-                "Content-Transfer-Encoding: binary",
-                f"Content-ID: {content_id}",
-                "",
-                f"{operation.method.upper()} {operation.url} HTTP/1.1",
-            ]
-            headers = dict(operation.headers)
-            if operation.body is not None:
-                headers.setdefault("Content-Type", "application/json; type=entry")
-            lines += [f"{name}: {value}" for name, value in headers.items()]
-            lines.append("")
-            lines.append(json.dumps(operation.body) if operation.body is not None else "")
+            lines.append(f"--{changeset_boundary}")
+            lines += _operation_lines(operation, content_id)
         lines.append(f"--{changeset_boundary}--")
     lines.append(f"--{batch_boundary}--")
     lines.append("")
     body = CRLF.join(lines).encode("utf-8")
     return f"multipart/mixed; boundary={batch_boundary}", body
+
+
+def _operation_lines(operation: BatchOperation, content_id: int | None) -> list[str]:
+    lines = ["Content-Type: application/http", "Content-Transfer-Encoding: binary"]
+    if content_id is not None:
+        lines.append(f"Content-ID: {content_id}")
+    lines += ["", f"{operation.method.upper()} {operation.url} HTTP/1.1"]
+    headers = dict(operation.headers)
+    if operation.body is not None:
+        headers.setdefault("Content-Type", "application/json; type=entry")
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    lines.append("")
+    lines.append(json.dumps(operation.body) if operation.body is not None else "")
+    return lines
 
 
 _BOUNDARY = re.compile(r'boundary="?([^";]+)"?', re.IGNORECASE)

@@ -15,6 +15,8 @@ from urllib.parse import quote
 # The documented GET URL limit is 32,768 characters; stay well below it so headers, the host
 # and future query options always fit.
 MAX_URL_CHARS = 30_000
+# Inside a $batch a part's request line may be twice as long (65,536); the same margin applies.
+MAX_BATCH_URL_CHARS = 60_000
 # Dataverse guidance: "a few hundred" values per In list.
 MAX_IN_VALUES = 250
 
