@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 import requests
@@ -253,3 +254,30 @@ def test_requests_keep_working_with_verify_per_request(
         f"{cluster.dataverse_server.base_url}/_emulator/stats", verify=http.verify, timeout=10
     )
     assert response.status_code == 200
+
+
+def test_a_timed_out_read_is_retried(
+    cluster: EmulatorCluster,
+    dataverse_settings: DataverseSettings,
+    http: HttpSettings,
+    app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> None:
+    _seed(cluster, [_contact("slow@example.com")])
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "faults",
+        {
+            "rules": [
+                {"method": "GET", "path": "/api/data/v9.2/contacts", "delay_ms": 1500, "count": 1},
+            ]
+        },
+    )
+    impatient = DataverseClient(
+        dataverse_settings, replace(http, timeout_s=0.5), app_token, policy=fast_policy
+    )
+    rows = list(impatient.iter_rows("contacts", select=["emailaddress1"]))
+    assert [row["emailaddress1"] for row in rows] == ["slow@example.com"]
+    assert impatient.stats.retries >= 1
