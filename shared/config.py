@@ -69,6 +69,8 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
     "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
+    "DEVHOST_FUNCTION_KEY": (False, "Dev host only: key for function-level HTTP routes"),
+    "DEVHOST_MASTER_KEY": (False, "Dev host only: master key (admin routes, /admin/functions)"),
 }
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
