@@ -9,6 +9,11 @@
   before anything is sent.
 - The ``message_id`` of each ``OutboundMessage`` is passed through unchanged: with duplicate
   detection on the queue, a publish repeated after a partial failure only adds what was missing.
+- ``session_id`` is set on each message before it is added to a batch, so the SDK counts it in
+  the batch size. One batch never mixes sessions: the SDK stamps the batch envelope with the first
+  message's session, and a partitioned queue refuses a batch whose messages disagree with it.
+  Messages are grouped by session (first appearance first), keeping their order within a session;
+  order across sessions carries no meaning, as different sessions are processed independently.
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from shared.errors import (
 )
 from shared.services.ports import OutboundMessage
 
-MAX_MESSAGE_ID_LENGTH = 128  # Service Bus rejects longer ids
+MAX_MESSAGE_ID_LENGTH = 128  # Service Bus rejects longer ids (and longer session ids)
 # Service Bus asks clients to wait about ten seconds after "server busy".
 SERVER_BUSY_WAIT_S = 10.0
 
@@ -100,13 +105,14 @@ class ServiceBusBatchPublisher:
         """Send every message or raise; see the module docstring for partial failures.
 
         Raises:
-            ValueError: an empty queue name or an invalid ``message_id`` (nothing is sent).
+            ValueError: an empty queue name, an invalid ``message_id`` or ``session_id``
+                (nothing is sent).
             BadRequest: a message larger than the queue accepts (nothing is sent).
             AuthFailed, NotFound, TransientError, RateLimited: from Service Bus.
         """
         if not queue:
             raise ValueError("queue name is empty")
-        prepared = [_to_servicebus(message) for message in messages]
+        prepared = _grouped_by_session([_to_servicebus(message) for message in messages])
         if not prepared:
             return
         with self._lock:
@@ -141,13 +147,16 @@ class ServiceBusBatchPublisher:
         self, sender: QueueSender, messages: list[ServiceBusMessage]
     ) -> list[ServiceBusMessageBatch]:
         batches = [sender.create_message_batch(self._max_batch_bytes)]
+        session = messages[0].session_id if messages else None
         for message in messages:
-            try:
-                batches[-1].add_message(message)
-                continue
-            except MessageSizeExceededError:
-                if len(batches[-1]) == 0:
-                    raise _too_large(message, batches[-1]) from None
+            if message.session_id == session:
+                try:
+                    batches[-1].add_message(message)
+                    continue
+                except MessageSizeExceededError:
+                    if len(batches[-1]) == 0:
+                        raise _too_large(message, batches[-1]) from None
+            session = message.session_id
             batches.append(sender.create_message_batch(self._max_batch_bytes))
             try:
                 batches[-1].add_message(message)
@@ -202,11 +211,25 @@ def _to_servicebus(message: OutboundMessage) -> ServiceBusMessage:
         raise ValueError("every message needs a message_id (duplicate detection relies on it)")
     if len(message_id) > MAX_MESSAGE_ID_LENGTH:
         raise ValueError(f"message_id is longer than {MAX_MESSAGE_ID_LENGTH} characters")
+    session_id = message.session_id
+    if session_id is not None and (not isinstance(session_id, str) or not session_id.strip()
+                                   or len(session_id) > MAX_MESSAGE_ID_LENGTH):
+        raise ValueError(
+            f"message {message_id}: session_id must be None or 1 to {MAX_MESSAGE_ID_LENGTH}"
+            " characters"
+        )
     properties: dict[str | bytes, Any] = {k: v for k, v in message.application_properties.items()}
     return ServiceBusMessage(
         message.body, message_id=message_id, content_type=message.content_type,
-        application_properties=properties,
+        application_properties=properties, session_id=session_id,
     )
+
+
+def _grouped_by_session(messages: list[ServiceBusMessage]) -> list[ServiceBusMessage]:
+    groups: dict[str | None, list[ServiceBusMessage]] = {}
+    for message in messages:
+        groups.setdefault(message.session_id, []).append(message)
+    return [message for group in groups.values() for message in group]
 
 
 def _too_large(message: ServiceBusMessage, batch: ServiceBusMessageBatch) -> BadRequest:

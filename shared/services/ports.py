@@ -24,6 +24,8 @@ class OutboundMessage:
     body: bytes
     content_type: str = "application/json"
     application_properties: Mapping[str, str | int] = field(default_factory=dict)
+    # Messages of one session are handled in order by one consumer at a time; None = no session.
+    session_id: str | None = None
 
 
 class BatchPublisher(Protocol):

@@ -140,6 +140,59 @@ def test_a_message_that_can_never_fit_fails_before_anything_is_sent() -> None:
     assert client.sent("q") == []
 
 
+def in_session(number: int, session: str | None, size: int = 100) -> OutboundMessage:
+    return OutboundMessage(message_id=f"m-{number}", body=b"x" * size, session_id=session)
+
+
+def test_each_message_carries_its_session_id_and_no_session_stays_none() -> None:
+    client = FakeClient()
+    ServiceBusBatchPublisher(client).publish("q", [in_session(1, "optin-3"), outbound(2)])
+
+    sent = [m for batch in client.sent("q") for m in batch]
+    assert {m.message_id: m.session_id for m in sent} == {"m-1": "optin-3", "m-2": None}
+
+
+def test_a_batch_never_mixes_sessions_and_each_session_keeps_its_order() -> None:
+    client = FakeClient()
+    sessions = ["optin-0", "optin-1", "optin-0", "optin-2", "optin-1", "optin-0"]
+
+    ServiceBusBatchPublisher(client).publish(
+        "q", [in_session(n, s) for n, s in enumerate(sessions)])
+
+    batches = client.sent("q")
+    assert [{m.session_id for m in batch} for batch in batches] == [
+        {"optin-0"}, {"optin-1"}, {"optin-2"}]
+    assert [[m.message_id for m in batch] for batch in batches] == [
+        ["m-0", "m-2", "m-5"], ["m-1", "m-4"], ["m-3"]]
+
+
+def test_the_session_id_counts_in_the_batch_size() -> None:
+    # Two messages fill a batch exactly without a session id; with one they no longer fit.
+    plain = ServiceBusMessageBatch(max_size_in_bytes=1_000_000)
+    for n in range(2):
+        plain.add_message(ServiceBusMessage(b"x" * 700, message_id=f"m-{n}",
+                                            content_type="application/json"))
+    client = FakeClient(max_size=plain.size_in_bytes)
+
+    publisher = ServiceBusBatchPublisher(client)
+    publisher.publish("q", [OutboundMessage(f"m-{n}", b"x" * 700) for n in range(2)])
+    publisher.publish(
+        "s", [OutboundMessage(f"m-{n}", b"x" * 700, session_id="optin-1") for n in range(2)])
+
+    assert [len(b) for b in client.sent("q")] == [2]
+    assert [len(b) for b in client.sent("s")] == [1, 1]
+    assert all(b.size_in_bytes <= client.max_size for s in client.senders for b in s.sent)
+
+
+@pytest.mark.parametrize("session_id", ["", "  ", "s" * 129])
+def test_an_unusable_session_id_is_refused_and_nothing_is_sent(session_id: str) -> None:
+    client = FakeClient()
+    with pytest.raises(ValueError, match="session_id"):
+        ServiceBusBatchPublisher(client).publish(
+            "q", [in_session(1, "optin-0"), in_session(2, session_id)])
+    assert client.senders == []
+
+
 @pytest.mark.parametrize("message_id", ["", "   ", "x" * 129])
 def test_messages_without_a_usable_id_are_refused_and_nothing_is_sent(message_id: str) -> None:
     client = FakeClient()
