@@ -1,0 +1,118 @@
+"""Property: however the batches of one or several runs are delivered (interleaved, duplicated,
+reordered), Dynamics ends in the same state as applying each batch once, in order."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
+from shared.entrypoints.messages import OptInBatch, OptInChange
+from shared.services.optin_apply import Applier, apply_optin_batch, sync_key
+from shared.services.ports import RunStatus
+from shared.services.run_completion import complete_schedule
+from tests.fakes.crm_records import FakeCrmRecords, FakeScheduleSettings
+from tests.fakes.state import InMemorySyncStateStore
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+LOCALS = ["ann", "bob", "o'neil", "c+d", "e&f"]
+NAMES = ["Unknown", "Single", "Double", "VerifiedDouble", "Triple", ""]
+
+# How an address may look in dotdigital or Dynamics: any case, padded; or not an address.
+spellings = st.builds(
+    lambda local, upper, pad: (" " * pad) + (f"{local}@example.com".upper() if upper
+                                            else f"{local}@example.com"),
+    st.sampled_from(LOCALS), st.booleans(), st.integers(0, 2),
+) | st.sampled_from(["", "not-an-address"])
+items = st.lists(st.tuples(spellings, st.sampled_from(NAMES)), max_size=6)
+runs = st.lists(st.lists(items, min_size=1, max_size=4), min_size=1, max_size=3)
+crm_rows = st.lists(
+    st.tuples(st.sampled_from(["contact", "lead", "account"]), spellings,
+              st.none() | st.sampled_from(list(OptInType))),
+    max_size=10,
+)
+
+
+def _batches(plan: list[list[list[tuple[str, str]]]]) -> list[list[OptInBatch]]:
+    return [
+        [
+            OptInBatch(f"run-{account}", f"account-{account}", number,
+                       tuple(OptInChange(email, name, NOW) for email, name in batch_items))
+            for number, batch_items in enumerate(batches)
+        ]
+        for account, batches in enumerate(plan)
+    ]
+
+
+def _world(rows: list[tuple[str, str, OptInType | None]], accounts: int) -> tuple[
+    FakeCrmRecords, FakeScheduleSettings, InMemorySyncStateStore, Applier
+]:
+    crm = FakeCrmRecords()
+    for table, email, value in rows:
+        crm.add(table, email, value)
+    schedules = FakeScheduleSettings([
+        SyncSchedule(f"schedule-{a}", f"account-{a}", SyncType.CONTACT_OPT_IN,
+                     status=SyncStatus.IN_PROGRESS)
+        for a in range(accounts)
+    ])
+    state = InMemorySyncStateStore(clock=lambda: NOW)
+    for a in range(accounts):
+        key = sync_key(f"account-{a}", dry_run=False)
+        state.start_run(key, f"run-{a}", since=NOW - dt.timedelta(hours=1), until=NOW)
+    return crm, schedules, state, Applier(crm, schedules, state, 10, clock=lambda: NOW)
+
+
+def _publish_all(
+    state: InMemorySyncStateStore, schedules: FakeScheduleSettings, batches: list[list[OptInBatch]]
+) -> None:
+    """The reader's end of publishing; it completes the run itself if every batch is applied."""
+    for account, run in enumerate(batches):
+        key = sync_key(f"account-{account}", dry_run=False)
+        update = state.record_published(key, f"run-{account}", batches=len(run), done=True)
+        if update.completed_now:
+            complete_schedule(schedules, f"account-{account}", SyncType.CONTACT_OPT_IN,
+                              update.run, NOW)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plan=runs, rows=crm_rows, data=st.data())
+def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
+    plan: list[list[list[tuple[str, str]]]], rows: list[tuple[str, str, OptInType | None]],
+    data: st.DataObject,
+) -> None:
+    batches = _batches(plan)
+    flat = [batch for run in batches for batch in run]
+
+    expected_crm, expected_schedules, expected_state, expected_applier = _world(rows, len(batches))
+    _publish_all(expected_state, expected_schedules, batches)
+    for batch in flat:
+        apply_optin_batch(batch, expected_applier, delivery_count=1)
+
+    crm, schedules, state, applier = _world(rows, len(batches))
+    duplicates = data.draw(st.lists(st.sampled_from(flat), max_size=len(flat)), label="dupes")
+    order = data.draw(st.permutations(flat + duplicates), label="order")
+    # Publishing may still be going on while early batches are applied.
+    published_after = data.draw(st.integers(0, len(order)), label="published after")
+    delivered: dict[tuple[str, int], int] = {}
+    for index, batch in enumerate(order):
+        if index == published_after:
+            _publish_all(state, schedules, batches)
+        slot = (batch.account, batch.batch)
+        delivered[slot] = delivered.get(slot, 0) + 1
+        apply_optin_batch(batch, applier, delivery_count=delivered[slot])
+    if published_after >= len(order):
+        _publish_all(state, schedules, batches)
+
+    assert crm.values() == expected_crm.values()
+    for account in range(len(batches)):
+        key = sync_key(f"account-{account}", dry_run=False)
+        run = state.get_run(key, f"run-{account}")
+        in_order = expected_state.get_run(key, f"run-{account}")
+        assert run is not None and in_order is not None
+        assert run.status is RunStatus.COMPLETED
+        assert dict(run.counters)["items"] == dict(in_order.counters)["items"]
+        # the schedule was returned to None for every account
+        assert any(row_id == f"schedule-{account}" and update.status is SyncStatus.NONE
+                   for row_id, update in schedules.updates)
