@@ -17,10 +17,19 @@ from azure.data.tables import TableServiceClient
 from shared.adapters.dataverse import DataverseClient
 from shared.adapters.dataverse_settings import DataverseCrmSettings
 from shared.adapters.dotdigital_platform import DotdigitalEmailPlatform
+from shared.adapters.local_queue import LocalQueuePublisher
 from shared.adapters.msal_auth import EntraTokenProvider
+from shared.adapters.servicebus_publisher import ServiceBusBatchPublisher
 from shared.adapters.table_runs import TableRunJournal
+from shared.adapters.table_state import TableSyncStateStore
 from shared.config import Settings, load_settings
-from shared.services.ports import CrmSettings, EmailPlatform, RunJournal
+from shared.services.ports import (
+    BatchPublisher,
+    CrmSettings,
+    EmailPlatform,
+    RunJournal,
+    SyncStateStore,
+)
 
 
 @dataclass
@@ -29,6 +38,8 @@ class Services:
     crm_settings: CrmSettings
     email_platform: EmailPlatform
     run_journal: RunJournal
+    sync_state: SyncStateStore
+    publisher: BatchPublisher
 
 
 _lock = threading.Lock()
@@ -43,11 +54,20 @@ def build_services(environ: dict[str, str]) -> Services:
         settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
     )
     tables = TableServiceClient.from_connection_string(settings.state.connection_string)
+    local_queue_dir = (environ.get("LOCAL_QUEUE_DIR") or "").strip()
+    # The dev host delivers from a durable local queue; in Azure it is Service Bus.
+    publisher: BatchPublisher = (
+        LocalQueuePublisher(local_queue_dir)
+        if local_queue_dir
+        else ServiceBusBatchPublisher.from_settings(settings.queues)
+    )
     return Services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),
         email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
         run_journal=TableRunJournal(tables),
+        sync_state=TableSyncStateStore.from_settings(settings.state),
+        publisher=publisher,
     )
 
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import requests
 
@@ -11,7 +13,7 @@ from shared.adapters.dotdigital import ApiCredentials, DotdigitalClient
 from shared.adapters.http_policy import CallStats
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
 from shared.domain.model import EmailAccount
-from shared.services.ports import EmailPlatformAccount
+from shared.services.ports import ContactOptIn, ContactOptInPage, EmailPlatformAccount
 
 
 class DotdigitalEmailPlatform:
@@ -53,3 +55,24 @@ class DotdigitalEmailPlatform:
     def describe_account(self, account: EmailAccount) -> EmailPlatformAccount:
         info = self.client_for(account).account_info()
         return EmailPlatformAccount(account_id=info.account_id, api_endpoint=info.api_endpoint)
+
+    def modified_contacts(
+        self, account: EmailAccount, since: dt.datetime, *, start_skip: int = 0
+    ) -> Iterator[ContactOptInPage]:
+        client = self.client_for(account)
+        for page in client.modified_contacts(since, start_skip=start_skip):
+            yield ContactOptInPage(
+                skip=page.skip, contacts=[_contact_opt_in(item) for item in page.items],
+                last=page.last,
+            )
+
+
+def _contact_opt_in(item: Any) -> ContactOptIn:
+    # A null or missing field becomes blank: the applier counts such contacts, never fails on them.
+    if not isinstance(item, dict):
+        return ContactOptIn(email="", opt_in_type="")
+    email, opt_in = item.get("email"), item.get("optInType")
+    return ContactOptIn(
+        email=email if isinstance(email, str) else "",
+        opt_in_type=opt_in if isinstance(opt_in, str) else "",
+    )

@@ -5,7 +5,7 @@ Adapters in ``shared/adapters`` implement them; tests use in-memory fakes with t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -69,9 +69,34 @@ class EmailPlatformAccount:
     api_endpoint: str
 
 
+@dataclass(frozen=True, slots=True)
+class ContactOptIn:
+    """A dotdigital contact's address and opt-in type name, as read (either may be blank)."""
+
+    email: str
+    opt_in_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContactOptInPage:
+    """One page of a modified-since read; ``skip`` is where it started, ``last`` ends the read."""
+
+    skip: int
+    contacts: list[ContactOptIn]
+    last: bool
+
+
 class EmailPlatform(Protocol):
     def describe_account(self, account: EmailAccount) -> EmailPlatformAccount:
         """Reach the account with its API user and report where it lives."""
+
+    def modified_contacts(
+        self, account: EmailAccount, since: datetime, *, start_skip: int = 0
+    ) -> Iterator[ContactOptInPage]:
+        """Contacts modified at or after ``since``, in pages of 1000 from ``start_skip`` on.
+
+        The last page is the first short one: no request is made after it.
+        """
 
 
 # --- Sync state: watermarks, checkpoints, runs ----------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from shared.domain.model import EmailAccount
@@ -27,6 +27,7 @@ class FakeEmailPlatform:
         self.fail_describe: dict[str, AppError] = {}
         self.fail_at_request: int | None = None  # 1-based request number that raises
         self.failure: AppError | None = None
+        self.on_request: Callable[[], None] = lambda: None  # e.g. to move a fake clock on
 
     def add(self, account: str, email: str, opt_in_type: str, modified: dt.datetime) -> None:
         self.contacts.setdefault(account, []).append(StoredContact(email, opt_in_type, modified))
@@ -42,6 +43,7 @@ class FakeEmailPlatform:
         skip = start_skip
         while True:
             self.requests.append((account.row_id, since, skip))
+            self.on_request()
             if self.fail_at_request == len(self.requests) and self.failure is not None:
                 raise self.failure
             matching = sorted((c for c in self.contacts.get(account.row_id, [])
