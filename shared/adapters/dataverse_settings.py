@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from typing import Any
 
 from shared.adapters.dataverse import DataverseClient
@@ -23,6 +24,8 @@ EMAIL_ACCOUNT_COLUMNS = (
     "ec_secretname",
     "ec_updatedonotbulkemail",
 )
+logger = logging.getLogger(__name__)
+
 SCHEDULE_COLUMNS = (
     "ec_syncscheduleid",
     "_ec_emailaccountid_value",
@@ -109,8 +112,16 @@ class DataverseCrmSettings:
         return [email_account_from_row(row) for row in rows]
 
     def sync_schedules(self) -> list[SyncSchedule]:
-        rows = self._client.iter_rows("ec_syncschedules", select=SCHEDULE_COLUMNS)
-        return [schedule for row in rows if (schedule := schedule_from_row(row)) is not None]
+        schedules: list[SyncSchedule] = []
+        for row in self._client.iter_rows("ec_syncschedules", select=SCHEDULE_COLUMNS):
+            schedule = schedule_from_row(row)
+            if schedule is None:
+                # An administrator's row this version cannot follow must not stop the others.
+                logger.warning("schedule %s ignored: unknown sync type %r",
+                               row.get("ec_syncscheduleid"), row.get("ec_synctype"))
+                continue
+            schedules.append(schedule)
+        return schedules
 
     def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
         row_id = self._client.create(

@@ -124,3 +124,28 @@ class TestNextSync:
         night = a_schedule(window_start=22 * 60, window_end=2 * 60)
         assert next_window_opening(night, at(12)) == at(22)
         assert next_window_opening(night, at(23)) == at(23)
+
+
+class _Rows:
+    def __init__(self, rows: list[dict[str, object]]) -> None:
+        self.rows = rows
+
+    def iter_rows(self, table: str, **_: object) -> list[dict[str, object]]:
+        return self.rows
+
+
+def test_rows_of_an_unknown_sync_type_are_ignored_with_a_log_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from shared.adapters.dataverse_settings import DataverseCrmSettings
+
+    rows = [
+        {"ec_syncscheduleid": "good", "_ec_emailaccountid_value": "acc-1",
+         "ec_synctype": int(SyncType.CONTACT_OPT_IN)},
+        {"ec_syncscheduleid": "future", "_ec_emailaccountid_value": "acc-1",
+         "ec_synctype": 100000099},
+    ]
+    crm = DataverseCrmSettings(_Rows(rows))  # type: ignore[arg-type]
+    with caplog.at_level("WARNING"):
+        assert [s.row_id for s in crm.sync_schedules()] == ["good"]
+    assert "schedule future ignored: unknown sync type 100000099" in caplog.text

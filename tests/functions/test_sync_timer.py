@@ -1,0 +1,106 @@
+"""The SyncTimer function called with a real TimerRequest and fake services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+from shared import bootstrap
+from shared.config import load_settings
+from shared.domain.model import SyncSchedule, SyncStatus, SyncType
+from shared.entrypoints import sync_timers
+from shared.entrypoints.messages import OptInBatch, decode_as
+from shared.errors import AuthFailed, System
+from shared.services.optin_reader import optin_sync_key
+from shared.services.ports import PageCursor
+from tests.fakes.crm import FakeCrmSettings, an_account
+from tests.fakes.crm_records import FakeCrmRecords
+from tests.fakes.email_platform import FakeEmailPlatform
+from tests.fakes.publisher import FakeBatchPublisher
+from tests.fakes.state import InMemorySyncStateStore
+
+ENVIRON = {
+    "DATAVERSE_URL": "https://contoso.crm4.dynamics.com",
+    "ENTRA_TENANT_ID": "tenant",
+    "ENTRA_CLIENT_ID": "client",
+    "ENTRA_CLIENT_SECRET": "s3cret",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "OPTIN_QUEUE_NAME": "optin-test",
+}
+
+
+class FakeRunJournal:
+    def __init__(self) -> None:
+        self.records: list[tuple[str, str, Mapping[str, object]]] = []
+
+    def record(self, run_id: str, kind: str, summary: Mapping[str, object]) -> None:
+        self.records.append((run_id, kind, summary))
+
+    def runs(self, kind: str) -> list[dict[str, object]]:
+        return [dict(s) for _, k, s in self.records if k == kind]
+
+
+def fake_services(crm: FakeCrmSettings, platform: FakeEmailPlatform) -> bootstrap.Services:
+    return bootstrap.Services(
+        settings=load_settings(ENVIRON), crm_settings=crm, crm_records=FakeCrmRecords(),
+        email_platform=platform,
+        run_journal=FakeRunJournal(), sync_state=InMemorySyncStateStore(),
+        publisher=FakeBatchPublisher(),
+    )
+
+
+def timer_function() -> Callable[[func.TimerRequest], None]:
+    function: Any = sync_timers.sync_timer.build().get_user_function()
+    return function  # type: ignore[no-any-return]
+
+
+def two_accounts() -> tuple[FakeCrmSettings, FakeEmailPlatform]:
+    accounts = [an_account("acc-1"), an_account("acc-2")]
+    crm = FakeCrmSettings(accounts, [SyncSchedule(
+        row_id="optin-1", email_account_id="acc-1", sync_type=SyncType.CONTACT_OPT_IN,
+        sync_now=True)])
+    platform = FakeEmailPlatform()
+    for n in range(1500):
+        platform.add("acc-1", f"p{n}@example.com", "Double", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    platform.add("acc-2", "q@example.com", "Single", dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
+    return crm, platform
+
+
+def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
+    crm, platform = two_accounts()
+    services = fake_services(crm, platform)
+    with bootstrap.override(services):
+        timer_function()(TimerRequest(past_due=False))
+
+    published = services.publisher.messages("optin-test")  # type: ignore[attr-defined]
+    batches = [decode_as(OptInBatch, m.body) for m in published]
+    assert {b.account for b in batches} == {"acc-1"}  # acc-2 is manual without Sync Now
+    assert sum(len(b.items) for b in batches) == 1500
+    assert all(m.session_id and m.session_id.startswith("optin-") for m in published)
+    assert crm.schedule_of("acc-1", SyncType.CONTACT_OPT_IN).status is SyncStatus.IN_PROGRESS
+    assert len(crm.created) == 5  # acc-1's two other types, all three of acc-2
+    journal = services.run_journal
+    assert [kind for _, kind, _ in journal.records] == [  # type: ignore[attr-defined]
+        "connectivity", "sync-cycle"]
+    cycle = journal.runs("sync-cycle")[0]
+    assert cycle["ok"] is True
+    assert [(a["account"], a["action"]) for a in cycle["optin"]] == [  # type: ignore[attr-defined]
+        ("acc-1", "started"), ("acc-2", "idle")]
+    assert "@" not in repr(journal.records)  # ids and counts only
+
+
+def test_a_tick_with_an_unreachable_account_fails_after_serving_the_others() -> None:
+    crm, platform = two_accounts()
+    platform.fail_describe["acc-2"] = AuthFailed(System.DOTDIGITAL, "401", status=401)
+    services = fake_services(crm, platform)
+    with bootstrap.override(services), pytest.raises(RuntimeError, match="sync cycle"):
+        timer_function()(TimerRequest(past_due=True))
+    assert services.publisher.messages("optin-test")  # type: ignore[attr-defined]
+    state = services.sync_state
+    assert state.get_checkpoint(optin_sync_key("acc-1", dry_run=False), PageCursor) is None
+    assert state.get_watermark(optin_sync_key("acc-1", dry_run=False)) is not None
