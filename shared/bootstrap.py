@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from azure.data.tables import TableServiceClient
 
 from shared.adapters.dataverse import DataverseClient
+from shared.adapters.dataverse_records import DataverseCrmRecords
 from shared.adapters.dataverse_settings import DataverseCrmSettings
 from shared.adapters.dotdigital_platform import DotdigitalEmailPlatform
 from shared.adapters.local_queue import LocalQueuePublisher
@@ -25,6 +26,7 @@ from shared.adapters.table_state import TableSyncStateStore
 from shared.config import Settings, load_settings
 from shared.services.ports import (
     BatchPublisher,
+    CrmRecords,
     CrmSettings,
     EmailPlatform,
     RunJournal,
@@ -36,6 +38,7 @@ from shared.services.ports import (
 class Services:
     settings: Settings
     crm_settings: CrmSettings
+    crm_records: CrmRecords
     email_platform: EmailPlatform
     run_journal: RunJournal
     sync_state: SyncStateStore
@@ -64,6 +67,7 @@ def build_services(environ: dict[str, str]) -> Services:
     return Services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),
+        crm_records=DataverseCrmRecords(dataverse),
         email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
         run_journal=TableRunJournal(tables),
         sync_state=TableSyncStateStore.from_settings(settings.state),
