@@ -16,6 +16,7 @@ from typing import Protocol
 from shared.domain.email import match_key
 from shared.domain.model import OptInType, SyncType
 from shared.domain.optin import decide_updates, strongest_per_address
+from shared.services.optin_reader import optin_sync_key
 from shared.services.ports import (
     BatchOutcome,
     CrmRecords,
@@ -55,14 +56,6 @@ class OptInBatchLike(Protocol):
     def dry_run(self) -> bool: ...
 
 
-def sync_key(account: str, *, dry_run: bool) -> SyncKey:
-    """Dry runs keep their own state so they never move a real run's watermark or accounting.
-
-    The same key the reader starts the run under (table keys allow '.', not ':').
-    """
-    return SyncKey(account=account, sync_type=SYNC_TYPE.label + (".dry" if dry_run else ""))
-
-
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     counters: dict[str, int]
@@ -84,7 +77,7 @@ def apply_optin_batch(
 ) -> ApplyResult:
     """Apply ``batch`` and count it in its run; on the last allowed delivery a failure is first
     recorded as ``failed`` items (so the run still completes) and then re-raised."""
-    key = sync_key(batch.account, dry_run=batch.dry_run)
+    key = optin_sync_key(batch.account, dry_run=batch.dry_run)
     try:
         counters = _apply(batch, applier.crm_records)
         outcome = applier.state.mark_batch_applied(key, batch.run_id, batch.batch, counters)

@@ -13,13 +13,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 
 from shared.domain.email import match_key
-from shared.domain.model import (
-    EmailAccount,
-    OptInType,
-    ScheduleUpdate,
-    SyncSchedule,
-    SyncType,
-)
+from shared.domain.model import OptInType
 from shared.domain.optin import OptInUpdate, RecordValue
 from shared.errors import System, TransientError
 
@@ -84,29 +78,3 @@ class FakeCrmRecords:
             for update in updates:
                 self.records[(update.record.table, update.record.row_id)].opt_in = update.new_value
 
-
-@dataclass
-class FakeScheduleSettings:
-    """Just enough ``CrmSettings`` for run completion: schedule rows and the updates written."""
-
-    schedules: list[SyncSchedule] = field(default_factory=list)
-    updates: list[tuple[str, ScheduleUpdate]] = field(default_factory=list)
-    fail_next_updates: int = 0  # the next N schedule writes raise a TransientError
-
-    def email_accounts(self) -> list[EmailAccount]:
-        return []
-
-    def sync_schedules(self) -> list[SyncSchedule]:
-        return list(self.schedules)
-
-    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
-        schedule = SyncSchedule(f"schedule-{len(self.schedules)}", email_account_id, sync_type)
-        self.schedules.append(schedule)
-        return schedule
-
-    def update_schedule(self, row_id: str, update: ScheduleUpdate) -> None:
-        if self.fail_next_updates > 0:
-            self.fail_next_updates -= 1
-            raise TransientError(System.DATAVERSE, "injected failure", status=503,
-                                 operation="update_schedule")
-        self.updates.append((row_id, update))

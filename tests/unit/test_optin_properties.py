@@ -10,10 +10,12 @@ from hypothesis import strategies as st
 
 from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints.messages import OptInBatch, OptInChange
-from shared.services.optin_apply import Applier, apply_optin_batch, sync_key
+from shared.services.optin_apply import Applier, apply_optin_batch
+from shared.services.optin_reader import optin_sync_key
 from shared.services.ports import RunStatus
 from shared.services.run_completion import complete_schedule
-from tests.fakes.crm_records import FakeCrmRecords, FakeScheduleSettings
+from tests.fakes.crm import FakeCrmSettings
+from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.state import InMemorySyncStateStore
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -47,29 +49,29 @@ def _batches(plan: list[list[list[tuple[str, str]]]]) -> list[list[OptInBatch]]:
 
 
 def _world(rows: list[tuple[str, str, OptInType | None]], accounts: int) -> tuple[
-    FakeCrmRecords, FakeScheduleSettings, InMemorySyncStateStore, Applier
+    FakeCrmRecords, FakeCrmSettings, InMemorySyncStateStore, Applier
 ]:
     crm = FakeCrmRecords()
     for table, email, value in rows:
         crm.add(table, email, value)
-    schedules = FakeScheduleSettings([
+    schedules = FakeCrmSettings([], [
         SyncSchedule(f"schedule-{a}", f"account-{a}", SyncType.CONTACT_OPT_IN,
                      status=SyncStatus.IN_PROGRESS)
         for a in range(accounts)
     ])
     state = InMemorySyncStateStore(clock=lambda: NOW)
     for a in range(accounts):
-        key = sync_key(f"account-{a}", dry_run=False)
+        key = optin_sync_key(f"account-{a}", dry_run=False)
         state.start_run(key, f"run-{a}", since=NOW - dt.timedelta(hours=1), until=NOW)
     return crm, schedules, state, Applier(crm, schedules, state, 10, clock=lambda: NOW)
 
 
 def _publish_all(
-    state: InMemorySyncStateStore, schedules: FakeScheduleSettings, batches: list[list[OptInBatch]]
+    state: InMemorySyncStateStore, schedules: FakeCrmSettings, batches: list[list[OptInBatch]]
 ) -> None:
     """The reader's end of publishing; it completes the run itself if every batch is applied."""
     for account, run in enumerate(batches):
-        key = sync_key(f"account-{account}", dry_run=False)
+        key = optin_sync_key(f"account-{account}", dry_run=False)
         update = state.record_published(key, f"run-{account}", batches=len(run), done=True)
         if update.completed_now:
             complete_schedule(schedules, f"account-{account}", SyncType.CONTACT_OPT_IN,
@@ -107,7 +109,7 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
 
     assert crm.values() == expected_crm.values()
     for account in range(len(batches)):
-        key = sync_key(f"account-{account}", dry_run=False)
+        key = optin_sync_key(f"account-{account}", dry_run=False)
         run = state.get_run(key, f"run-{account}")
         in_order = expected_state.get_run(key, f"run-{account}")
         assert run is not None and in_order is not None
@@ -115,4 +117,4 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
         assert dict(run.counters)["items"] == dict(in_order.counters)["items"]
         # the schedule was returned to None for every account
         assert any(row_id == f"schedule-{account}" and update.status is SyncStatus.NONE
-                   for row_id, update in schedules.updates)
+                   for row_id, update in schedules.writes)

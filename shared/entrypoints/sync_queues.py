@@ -1,0 +1,44 @@
+"""Queue triggers: batches published by the sync timer, applied to Dynamics.
+
+The opt-in queue is session-enabled: the reader puts every address of one shard in one session
+and Service Bus hands a session to one consumer at a time, so no two invocations write the same
+record at once (``host.json`` caps the sessions processed concurrently for Dataverse's limits).
+An undecodable message raises ``MessageFormatError``: it is retried to the maximum delivery count
+and then dead-lettered with that reason.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import azure.functions as func
+
+from shared import bootstrap
+from shared.entrypoints.messages import OptInBatch, decode_as
+from shared.services.optin_apply import Applier, apply_optin_batch
+
+logger = logging.getLogger(__name__)
+bp = func.Blueprint()
+
+
+@bp.function_name("ApplyOptInBatch")
+@bp.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="%OPTIN_QUEUE_NAME%",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
+def apply_optin(message: func.ServiceBusMessage) -> None:
+    batch = decode_as(OptInBatch, message.get_body())
+    services = bootstrap.services()
+    applier = Applier(
+        crm_records=services.crm_records,
+        crm_settings=services.crm_settings,
+        state=services.sync_state,
+        max_delivery_count=services.settings.sync.optin_max_delivery_count,
+    )
+    result = apply_optin_batch(batch, applier, delivery_count=message.delivery_count or 1)
+    logger.info(
+        "opt-in batch run=%s account=%s batch=%d applied_now=%s counters=%s",
+        batch.run_id, batch.account, batch.batch, result.outcome.applied_now, result.counters,
+    )

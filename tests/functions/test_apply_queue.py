@@ -1,0 +1,121 @@
+"""The ApplyOptInBatch function called with a real ServiceBusMessage and fake services."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+
+from shared import bootstrap
+from shared.config import load_settings
+from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
+from shared.entrypoints import sync_queues
+from shared.entrypoints.messages import OptInBatch, OptInChange, encode
+from shared.errors import MessageFormatError, TransientError
+from shared.services.optin_reader import optin_sync_key
+from shared.services.ports import RunStatus
+from tests.fakes.crm import FakeCrmSettings
+from tests.fakes.crm_records import FakeCrmRecords
+from tests.fakes.email_platform import FakeEmailPlatform
+from tests.fakes.publisher import FakeBatchPublisher
+from tests.fakes.state import InMemorySyncStateStore
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
+ENVIRON = {
+    "DATAVERSE_URL": "https://contoso.crm4.dynamics.com",
+    "ENTRA_TENANT_ID": "tenant",
+    "ENTRA_CLIENT_ID": "client",
+    "ENTRA_CLIENT_SECRET": "s3cret",
+    "AzureWebJobsStorage": "UseDevelopmentStorage=true",
+    "OPTIN_MAX_DELIVERY_COUNT": "3",
+}
+RUN = "20240501T120000-abcd1234"
+
+
+class NoJournal:
+    def record(self, run_id: str, kind: str, summary: Mapping[str, object]) -> None:
+        raise AssertionError("the applier writes no journal")
+
+    def runs(self, kind: str) -> list[dict[str, object]]:
+        return []
+
+
+class Fixture:
+    def __init__(self) -> None:
+        self.records = FakeCrmRecords()
+        self.settings = FakeCrmSettings([], [SyncSchedule(
+            "sched-1", "acc-1", SyncType.CONTACT_OPT_IN, status=SyncStatus.IN_PROGRESS)])
+        self.state = InMemorySyncStateStore(clock=lambda: NOW)
+        self.services = bootstrap.Services(
+            settings=load_settings(ENVIRON), crm_settings=self.settings,
+            crm_records=self.records, email_platform=FakeEmailPlatform(),
+            run_journal=NoJournal(), sync_state=self.state, publisher=FakeBatchPublisher(),
+        )
+        key = optin_sync_key("acc-1", dry_run=False)
+        self.state.start_run(key, RUN, since=NOW - dt.timedelta(hours=1), until=NOW)
+        self.state.record_published(key, RUN, batches=1, done=True)
+
+    def run(self) -> Any:
+        return self.state.get_run(optin_sync_key("acc-1", dry_run=False), RUN)
+
+
+def queue_function() -> Callable[[func.ServiceBusMessage], None]:
+    function: Any = sync_queues.apply_optin.build().get_user_function()
+    return function  # type: ignore[no-any-return]
+
+
+def message(body: bytes, *, delivery_count: int = 1) -> ServiceBusMessage:
+    return ServiceBusMessage(
+        body=body, message_id="m-1", delivery_count=delivery_count, session_id="optin-0",
+        application_properties={}, user_properties={}, content_type="application/json",
+    )
+
+
+def batch_body(*items: tuple[str, str]) -> bytes:
+    changes = tuple(OptInChange(email, kind, NOW) for email, kind in items)
+    return encode(OptInBatch(RUN, "acc-1", 0, changes)).body
+
+
+def test_a_good_batch_is_applied_and_completes_the_run() -> None:
+    fixture = Fixture()
+    contact = fixture.records.add("contact", "Ann@Example.com")
+    with bootstrap.override(fixture.services):
+        queue_function()(message(batch_body(("ann@example.com", "Double"), ("", "Single"))))
+    assert fixture.records.values()[("contact", contact.row_id)] is OptInType.DOUBLE
+    run = fixture.run()
+    assert run.status is RunStatus.COMPLETED
+    assert run.counters["invalid_email"] == 1 and run.counters["changed_contact"] == 1
+    assert fixture.settings.schedules["sched-1"].status is SyncStatus.NONE
+
+
+@pytest.mark.parametrize("body", [b"", b"\xff", b"[]", b'{"schema": "optin-batch"}',
+                                  b'{"schema": "optin-batch", "version": 1, "items": []}'])
+def test_an_undecodable_message_raises_and_changes_nothing(body: bytes) -> None:
+    fixture = Fixture()
+    fixture.records.add("contact", "ann@example.com")
+    with bootstrap.override(fixture.services), pytest.raises(MessageFormatError):
+        queue_function()(message(body))
+    assert fixture.records.lookups == [] and fixture.records.writes == []
+    assert fixture.run().batches_applied == 0
+
+
+def test_the_last_delivery_marks_the_batch_failed_then_raises() -> None:
+    fixture = Fixture()
+    fixture.records.add("contact", "ann@example.com")
+    fixture.records.fail_next = 3
+    body = batch_body(("ann@example.com", "Double"), ("bob@example.com", "Single"))
+    with bootstrap.override(fixture.services):
+        for delivery in (1, 2):
+            with pytest.raises(TransientError):
+                queue_function()(message(body, delivery_count=delivery))
+            assert fixture.run().batches_applied == 0
+        with pytest.raises(TransientError):
+            queue_function()(message(body, delivery_count=3))
+    run = fixture.run()
+    assert run.status is RunStatus.COMPLETED
+    assert run.counters["failed"] == 2
+    assert fixture.settings.schedules["sched-1"].last_result == "2 read, 0 changed, 2 failed"
