@@ -5,125 +5,47 @@ dispatchers (other threads or processes) share them, and a killed process loses 
 committed. Semantics follow Service Bus: duplicate detection by ``message_id`` within a window,
 peek-lock with lock expiry, a delivery count that grows on every delivery, and dead-lettering with
 ``MaxDeliveryCountExceeded`` once a message has been delivered ``max_delivery_count`` times.
+
+Session queues (``QueueOptions.requires_session``) follow Service Bus sessions: every message has a
+session id; a receiver first accepts a session nobody else holds (``accept_next_session``), then
+gets that session's messages in enqueue order, the next one only once the previous one is settled
+(an abandoned message comes back first). The session lock expires and renews like a message lock
+and covers the locks of the session's messages. A message dead-lettered after its last delivery
+lets the session's next message through. Queues without sessions behave as before.
 """
 
 from __future__ import annotations
 
-import json
-import re
 import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 
+from shared.adapters.local_queue_records import (
+    LOCK_EXPIRED,
+    MAX_DELIVERY_COUNT_EXCEEDED,
+    QueueCounts,
+    QueueOptions,
+    ReceiveResult,
+    SessionLock,
+    StoredMessage,
+    create_schema,
+    encode_message,
+    row_to_message,
+    validate_queue_name,
+)
 from shared.errors import ConfigError, MessageFormatError, PreconditionFailed, System
 from shared.services.ports import OutboundMessage
 
-MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
-LOCK_EXPIRED = "the message lock expired before the message was settled"
+__all__ = [
+    "DB_FILE", "LOCK_EXPIRED", "MAX_DELIVERY_COUNT_EXCEEDED", "LocalQueuePublisher",
+    "LocalQueueStore", "QueueCounts", "QueueOptions", "ReceiveResult", "SessionLock",
+    "StoredMessage", "validate_queue_name",
+]
 DB_FILE = "queues.sqlite3"
-# Service Bus entity names: letters, digits, '.', '-', '_' (we refuse '/' as it means sub-queues).
-_QUEUE_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,258}[A-Za-z0-9_])?$")
-_MAX_MESSAGE_ID = 128
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS messages (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    queue TEXT NOT NULL,
-    message_id TEXT NOT NULL,
-    body BLOB NOT NULL,
-    content_type TEXT,
-    properties TEXT NOT NULL,
-    enqueued_at REAL NOT NULL,
-    delivery_count INTEGER NOT NULL DEFAULT 0,
-    lock_token TEXT,
-    locked_until REAL,
-    last_error TEXT,
-    dead_lettered_at REAL,
-    dead_letter_reason TEXT,
-    dead_letter_description TEXT
-);
-CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, dead_lettered_at, seq);
-CREATE TABLE IF NOT EXISTS seen_ids (
-    queue TEXT NOT NULL, message_id TEXT NOT NULL, first_seen REAL NOT NULL,
-    PRIMARY KEY (queue, message_id)
-);
-CREATE TABLE IF NOT EXISTS queue_options (
-    queue TEXT PRIMARY KEY, max_delivery_count INTEGER NOT NULL, lock_duration_s REAL NOT NULL,
-    duplicate_window_s REAL NOT NULL
-);
-"""
-
-
-@dataclass(frozen=True, slots=True)
-class QueueOptions:
-    """Per-queue properties, as Bicep sets them on a real queue."""
-
-    max_delivery_count: int = 10
-    lock_duration_s: float = 60.0
-    duplicate_window_s: float = 600.0  # 0 turns duplicate detection off
-
-    def __post_init__(self) -> None:
-        if self.max_delivery_count < 1 or self.lock_duration_s <= 0 or self.duplicate_window_s < 0:
-            raise ConfigError(f"invalid local queue options: {self!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """A message as a receiver sees it; ``lock_token`` is set while it is peek-locked."""
-
-    queue: str
-    sequence_number: int
-    message_id: str
-    body: bytes
-    content_type: str | None
-    application_properties: dict[str, str | int | float | bool]
-    enqueued_at: float
-    delivery_count: int
-    lock_token: str | None = None
-    locked_until: float | None = None
-    dead_letter_reason: str | None = None
-    dead_letter_description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveResult:
-    messages: list[StoredMessage]
-    # Messages whose last allowed delivery ended by lock expiry are dead-lettered on the way.
-    dead_lettered: list[StoredMessage] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class QueueCounts:
-    active: int
-    locked: int
-    dead_lettered: int
-
-
-def validate_queue_name(queue: str) -> str:
-    if not isinstance(queue, str) or not _QUEUE_NAME.match(queue):
-        raise ConfigError(f"invalid queue name {queue!r}: use letters, digits, '.', '-', '_'")
-    return queue
-
-
-def _encode(message: OutboundMessage) -> tuple[str, bytes, str | None, str]:
-    if not isinstance(message.message_id, str) or not message.message_id.strip():
-        raise MessageFormatError("a queue message needs a non-empty message_id")
-    if len(message.message_id) > _MAX_MESSAGE_ID:
-        raise MessageFormatError(f"message_id longer than {_MAX_MESSAGE_ID} characters")
-    if not isinstance(message.body, bytes):
-        raise MessageFormatError(f"message {message.message_id}: body must be bytes")
-    properties = dict(message.application_properties)
-    for key, value in properties.items():
-        if not isinstance(key, str) or not isinstance(value, str | int | float | bool):
-            raise MessageFormatError(
-                f"message {message.message_id}: application property {key!r} must map a string "
-                "to a string, number or boolean"
-            )
-    return message.message_id, message.body, message.content_type, json.dumps(properties)
 
 
 class LocalQueueStore:
@@ -143,7 +65,7 @@ class LocalQueueStore:
         self._path = self.directory / DB_FILE
         with closing(self._connect()) as db:
             db.execute("PRAGMA journal_mode=WAL")  # persistent: readers never block the writer
-            db.executescript(_SCHEMA)
+            create_schema(db)
 
     def _connect(self) -> sqlite3.Connection:
         db = sqlite3.connect(self._path, timeout=30.0, isolation_level=None)
@@ -169,9 +91,10 @@ class LocalQueueStore:
         validate_queue_name(queue)
         with self._transaction() as db:
             db.execute(
-                "INSERT OR REPLACE INTO queue_options VALUES (?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO queue_options (queue, max_delivery_count, lock_duration_s,"
+                " duplicate_window_s, requires_session) VALUES (?, ?, ?, ?, ?)",
                 (queue, options.max_delivery_count, options.lock_duration_s,
-                 options.duplicate_window_s),
+                 options.duplicate_window_s, int(options.requires_session)),
             )
 
     def options(self, queue: str) -> QueueOptions:
@@ -181,34 +104,45 @@ class LocalQueueStore:
 
     def _options(self, db: sqlite3.Connection, queue: str) -> QueueOptions:
         row = db.execute(
-            "SELECT max_delivery_count, lock_duration_s, duplicate_window_s FROM queue_options"
-            " WHERE queue = ?", (queue,),
+            "SELECT max_delivery_count, lock_duration_s, duplicate_window_s, requires_session"
+            " FROM queue_options WHERE queue = ?", (queue,),
         ).fetchone()
-        return QueueOptions(*row) if row else self._defaults
+        if row is None:
+            return self._defaults
+        return QueueOptions(row[0], row[1], row[2], bool(row[3]))
 
     # --- sending ---------------------------------------------------------------------------------
     def send(self, queue: str, messages: Sequence[OutboundMessage]) -> int:
         """Enqueue all messages in one transaction; returns how many were not duplicates."""
         validate_queue_name(queue)
-        encoded = [_encode(message) for message in messages]  # validate all before writing any
+        encoded = [encode_message(message) for message in messages]  # all valid before any write
         now = self._clock()
         accepted = 0
         with self._transaction() as db:
-            window = self._options(db, queue).duplicate_window_s
+            options = self._options(db, queue)
+            if options.requires_session:
+                missing = [m.message_id for m in encoded if m.session_id is None]
+                if missing:  # Service Bus refuses the send the same way
+                    raise MessageFormatError(
+                        f"queue {queue} requires sessions: message {missing[0]} has no session_id"
+                    )
+            window = options.duplicate_window_s
             if window:
                 db.execute("DELETE FROM seen_ids WHERE queue = ? AND first_seen <= ?",
                            (queue, now - window))
-            for message_id, body, content_type, properties in encoded:
+            for message in encoded:
                 if window:
                     inserted = db.execute(
-                        "INSERT OR IGNORE INTO seen_ids VALUES (?, ?, ?)", (queue, message_id, now)
+                        "INSERT OR IGNORE INTO seen_ids VALUES (?, ?, ?)",
+                        (queue, message.message_id, now),
                     ).rowcount
                     if not inserted:
                         continue  # Service Bus accepts a duplicate and silently drops it
                 db.execute(
                     "INSERT INTO messages (queue, message_id, body, content_type, properties,"
-                    " enqueued_at) VALUES (?, ?, ?, ?, ?, ?)",
-                    (queue, message_id, body, content_type, properties, now),
+                    " enqueued_at, session_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (queue, message.message_id, message.body, message.content_type,
+                     message.properties, now, message.session_id),
                 )
                 accepted += 1
         return accepted
@@ -222,38 +156,143 @@ class LocalQueueStore:
         if max_messages < 1:
             raise ValueError("max_messages must be at least 1")
         now = self._clock()
-        received: list[StoredMessage] = []
-        expired: list[StoredMessage] = []
         with self._transaction() as db:
             options = self._options(db, queue)
-            lock_for = lock_duration_s or options.lock_duration_s
-            while len(received) < max_messages:
-                rows = db.execute(
-                    "SELECT * FROM messages WHERE queue = ? AND dead_lettered_at IS NULL"
-                    " AND (locked_until IS NULL OR locked_until <= ?) ORDER BY seq LIMIT ?",
-                    (queue, now, max_messages - len(received)),
-                ).fetchall()
-                if not rows:
-                    break
-                for row in rows:
-                    message = _row_to_message(row)
-                    if message.delivery_count >= options.max_delivery_count:
-                        reason = row["last_error"] or LOCK_EXPIRED
-                        self._dead_letter(db, message.sequence_number, now,
-                                          MAX_DELIVERY_COUNT_EXCEEDED, reason)
-                        expired.append(message)
-                        continue
-                    token = str(uuid.uuid4())
-                    db.execute(
-                        "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?,"
-                        " locked_until = ? WHERE seq = ?",
-                        (token, now + lock_for, message.sequence_number),
-                    )
-                    received.append(replace(
-                        message, delivery_count=message.delivery_count + 1, lock_token=token,
-                        locked_until=now + lock_for,
-                    ))
+            if options.requires_session:
+                raise ConfigError(f"queue {queue} requires sessions: accept a session to receive")
+            return self._lock_next(
+                db, options, now, now + (lock_duration_s or options.lock_duration_s),
+                "queue = ?", [queue], max_messages,
+            )
+
+    def _lock_next(
+        self, db: sqlite3.Connection, options: QueueOptions, now: float, until: float,
+        where: str, args: list[object], max_messages: int,
+    ) -> ReceiveResult:
+        """Lock the oldest available messages matching ``where``, dead-lettering exhausted ones."""
+        received: list[StoredMessage] = []
+        expired: list[StoredMessage] = []
+        while len(received) < max_messages:
+            rows = db.execute(
+                f"SELECT * FROM messages WHERE {where} AND dead_lettered_at IS NULL"
+                " AND (locked_until IS NULL OR locked_until <= ?) ORDER BY seq LIMIT ?",
+                [*args, now, max_messages - len(received)],
+            ).fetchall()
+            if not rows:
+                break
+            for row in rows:
+                message = row_to_message(row)
+                if message.delivery_count >= options.max_delivery_count:
+                    reason = row["last_error"] or LOCK_EXPIRED
+                    self._dead_letter(db, message.sequence_number, now,
+                                      MAX_DELIVERY_COUNT_EXCEEDED, reason)
+                    expired.append(message)
+                    continue
+                token = str(uuid.uuid4())
+                db.execute(
+                    "UPDATE messages SET delivery_count = delivery_count + 1, lock_token = ?,"
+                    " locked_until = ? WHERE seq = ?",
+                    (token, until, message.sequence_number),
+                )
+                received.append(replace(
+                    message, delivery_count=message.delivery_count + 1, lock_token=token,
+                    locked_until=until,
+                ))
         return ReceiveResult(received, expired)
+
+    # --- sessions --------------------------------------------------------------------------------
+    # A session is held by one receiver at a time. Its messages are locked until the session lock
+    # runs out and renewed with it, so a lost session also loses its message locks.
+    def accept_next_session(self, queue: str) -> SessionLock | None:
+        """Hold the session with the oldest available message that nobody holds; None if none."""
+        validate_queue_name(queue)
+        now = self._clock()
+        with self._transaction() as db:
+            options = self._session_options(db, queue)
+            row = db.execute(
+                "SELECT m.session_id FROM messages m WHERE m.queue = ?"
+                " AND m.dead_lettered_at IS NULL AND m.session_id IS NOT NULL AND NOT EXISTS"
+                " (SELECT 1 FROM sessions s WHERE s.queue = m.queue"
+                "  AND s.session_id = m.session_id AND s.locked_until > ?)"
+                " GROUP BY m.session_id ORDER BY MIN(m.seq) LIMIT 1", (queue, now),
+            ).fetchone()
+            if row is None:
+                return None
+            session = SessionLock(queue, row[0], str(uuid.uuid4()),
+                                  now + options.lock_duration_s)
+            db.execute("INSERT OR REPLACE INTO sessions VALUES (?, ?, ?, ?)",
+                       (queue, session.session_id, session.lock_token, session.locked_until))
+            return session
+
+    def receive_from_session(self, session: SessionLock, max_messages: int = 1) -> ReceiveResult:
+        """The next messages of a held session, in enqueue order; none while one is locked."""
+        if max_messages < 1:
+            raise ValueError("max_messages must be at least 1")
+        now = self._clock()
+        with self._transaction() as db:
+            options = self._session_options(db, session.queue)
+            until = self._held_session(db, session, now, "receive")
+            busy = db.execute(
+                "SELECT 1 FROM messages WHERE queue = ? AND session_id = ?"
+                " AND dead_lettered_at IS NULL AND locked_until > ? LIMIT 1",
+                (session.queue, session.session_id, now),
+            ).fetchone()
+            if busy:  # the session's order holds: the next one waits for this one's settlement
+                return ReceiveResult([])
+            return self._lock_next(db, options, now, until, "queue = ? AND session_id = ?",
+                                   [session.queue, session.session_id], max_messages)
+
+    def renew_session_lock(self, session: SessionLock) -> SessionLock:
+        """Extend the session lock, and its messages' locks, by the queue's lock duration."""
+        now = self._clock()
+        with self._transaction() as db:
+            options = self._session_options(db, session.queue)
+            self._held_session(db, session, now, "renew session lock")
+            until = now + options.lock_duration_s
+            db.execute("UPDATE sessions SET locked_until = ? WHERE queue = ? AND session_id = ?",
+                       (until, session.queue, session.session_id))
+            db.execute(
+                "UPDATE messages SET locked_until = ? WHERE queue = ? AND session_id = ?"
+                " AND dead_lettered_at IS NULL AND locked_until > ?",
+                (until, session.queue, session.session_id, now),
+            )
+        return replace(session, locked_until=until)
+
+    def release_session(self, session: SessionLock) -> None:
+        """Let another receiver take the session; its unsettled messages become available."""
+        now = self._clock()
+        with self._transaction() as db:
+            self._held_session(db, session, now, "release session")
+            db.execute("DELETE FROM sessions WHERE queue = ? AND session_id = ?",
+                       (session.queue, session.session_id))
+            db.execute(
+                "UPDATE messages SET lock_token = NULL, locked_until = NULL WHERE queue = ?"
+                " AND session_id = ? AND dead_lettered_at IS NULL AND locked_until > ?",
+                (session.queue, session.session_id, now),
+            )
+
+    def _session_options(self, db: sqlite3.Connection, queue: str) -> QueueOptions:
+        options = self._options(db, queue)
+        if not options.requires_session:
+            raise ConfigError(f"queue {queue} does not require sessions: receive without one")
+        return options
+
+    @staticmethod
+    def _held_session(
+        db: sqlite3.Connection, session: SessionLock, now: float, operation: str
+    ) -> float:
+        row = db.execute(
+            "SELECT locked_until FROM sessions WHERE queue = ? AND session_id = ?"
+            " AND lock_token = ? AND locked_until > ?",
+            (session.queue, session.session_id, session.lock_token, now),
+        ).fetchone()
+        if row is None:
+            raise PreconditionFailed(
+                System.SERVICEBUS,
+                f"session {session.session_id} on {session.queue}: the session lock was lost",
+                operation=operation,
+            )
+        return float(row[0])
 
     def complete(self, message: StoredMessage) -> None:
         with self._transaction() as db:
@@ -262,6 +301,9 @@ class LocalQueueStore:
 
     def renew_lock(self, message: StoredMessage) -> float:
         """Extend the lock by the queue's lock duration; returns the new ``locked_until``."""
+        if message.session_id is not None and self.options(message.queue).requires_session:
+            # As in the SDK: a session message's lock is the session's; renew that instead.
+            raise TypeError("renew the session lock of a session message, not its own lock")
         now = self._clock()
         with self._transaction() as db:
             self._locked_row(db, message, "renew lock")
@@ -321,7 +363,7 @@ class LocalQueueStore:
                 "SELECT * FROM messages WHERE queue = ? AND dead_lettered_at IS NOT NULL"
                 " ORDER BY seq", (queue,),
             ).fetchall()
-        return [_row_to_message(row) for row in rows]
+        return [row_to_message(row) for row in rows]
 
     def replay(self, queue: str, message_ids: Sequence[str] | None = None) -> int:
         """Move dead letters (all, or those with the given ids) back to the queue as new."""
@@ -349,17 +391,6 @@ class LocalQueueStore:
                 (now, queue),
             ).fetchone()
         return QueueCounts(active=int(active), locked=int(locked), dead_lettered=int(dead))
-
-
-def _row_to_message(row: sqlite3.Row) -> StoredMessage:
-    return StoredMessage(
-        queue=row["queue"], sequence_number=row["seq"], message_id=row["message_id"],
-        body=bytes(row["body"]), content_type=row["content_type"],
-        application_properties=json.loads(row["properties"]), enqueued_at=row["enqueued_at"],
-        delivery_count=row["delivery_count"], lock_token=row["lock_token"],
-        locked_until=row["locked_until"], dead_letter_reason=row["dead_letter_reason"],
-        dead_letter_description=row["dead_letter_description"],
-    )
 
 
 class LocalQueuePublisher:
