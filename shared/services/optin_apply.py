@@ -30,6 +30,9 @@ from shared.services.run_completion import complete_schedule
 logger = logging.getLogger(__name__)
 
 SYNC_TYPE = SyncType.CONTACT_OPT_IN
+# items: as received; invalid_email / unknown_opt_in: items skipped; unmatched: distinct valid
+# addresses with no record in any table; changed_<table>: records raised (or that would be, in a
+# dry run); failed: items of a batch given up on at its last delivery.
 COUNTERS = ("items", "invalid_email", "unknown_opt_in", "unmatched", "changed_contact",
             "changed_lead", "changed_account", "failed")
 
