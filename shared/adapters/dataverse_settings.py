@@ -94,6 +94,8 @@ def schedule_columns(update: ScheduleUpdate) -> dict[str, Any]:
         columns["ec_lastsync"] = _iso(update.last_sync)
     if update.next_sync is not None:
         columns["ec_nextsync"] = _iso(update.next_sync)
+    if update.clear_next_sync:
+        columns["ec_nextsync"] = None
     if update.sync_now is not None:
         columns["ec_syncnow"] = update.sync_now
     if update.last_result is not None:

@@ -96,10 +96,18 @@ class SyncSchedule:
 
 @dataclass(frozen=True, slots=True)
 class ScheduleUpdate:
-    """Columns of a schedule row to write; ``None`` leaves a column as it is."""
+    """Columns of a schedule row to write; ``None`` leaves a column as it is.
+
+    ``clear_next_sync`` empties Next Sync (a manual schedule has none), which ``None`` cannot say.
+    """
 
     status: SyncStatus | None = None
     last_sync: dt.datetime | None = None
     next_sync: dt.datetime | None = None
     sync_now: bool | None = None
     last_result: str | None = None
+    clear_next_sync: bool = False
+
+    def __post_init__(self) -> None:
+        if self.clear_next_sync and self.next_sync is not None:
+            raise ValueError("a schedule update cannot both set and clear next_sync")

@@ -63,13 +63,15 @@ def usable_schedules(
 
 def mark_added_to_queue(crm: CrmSettings, schedule: SyncSchedule, now: dt.datetime) -> None:
     """A run started: status ``Added to Queue``, Sync Now cleared, the next sync planned."""
+    next_sync = next_sync_after(schedule, now)
     crm.update_schedule(
         schedule.row_id,
         ScheduleUpdate(
             status=SyncStatus.ADDED_TO_QUEUE,
             sync_now=False if schedule.sync_now else None,
-            # A manual schedule keeps whatever next_sync it had: it is not read for manual rows.
-            next_sync=next_sync_after(schedule, now),
+            next_sync=next_sync,
+            # A manual schedule has no next sync: an old value would only mislead an admin.
+            clear_next_sync=next_sync is None and schedule.next_sync is not None,
         ),
     )
 

@@ -49,6 +49,8 @@ class FakeCrmSettings:
         changes = {name: getattr(update, name) for name in
                    ("status", "last_sync", "next_sync", "sync_now", "last_result")
                    if getattr(update, name) is not None}
+        if update.clear_next_sync:
+            changes["next_sync"] = None
         self.schedules[row_id] = replace(current, **changes)
         self.writes.append((row_id, update))
 

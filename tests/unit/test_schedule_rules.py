@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from shared.domain.model import SyncSchedule, SyncStatus, SyncType
+from shared.domain.model import ScheduleUpdate, SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import (
     in_window,
     is_due,
@@ -14,6 +14,8 @@ from shared.domain.schedule import (
     next_window_opening,
     schedule_problem,
 )
+from shared.services.schedules import mark_added_to_queue
+from tests.fakes.crm import FakeCrmSettings, an_account
 
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
 
@@ -149,3 +151,21 @@ def test_rows_of_an_unknown_sync_type_are_ignored_with_a_log_line(
     with caplog.at_level("WARNING"):
         assert [s.row_id for s in crm.sync_schedules()] == ["good"]
     assert "schedule future ignored: unknown sync type 100000099" in caplog.text
+
+
+def test_a_manual_run_clears_an_old_next_sync() -> None:
+    account = an_account()
+    crm = FakeCrmSettings([account])
+    row = crm.create_schedule(account.row_id, SyncType.CONTACT_OPT_IN)
+    old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    crm.update_schedule(row.row_id, ScheduleUpdate(next_sync=old, sync_now=True))
+    mark_added_to_queue(crm, crm.schedules[row.row_id], dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    written = crm.schedules[row.row_id]
+    assert written.next_sync is None
+    assert written.sync_now is False
+    assert written.status is SyncStatus.ADDED_TO_QUEUE
+
+
+def test_a_schedule_update_cannot_set_and_clear_next_sync() -> None:
+    with pytest.raises(ValueError):
+        ScheduleUpdate(next_sync=dt.datetime(2026, 1, 1, tzinfo=dt.UTC), clear_next_sync=True)

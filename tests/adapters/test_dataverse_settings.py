@@ -1,0 +1,73 @@
+"""CRM settings over the Dataverse emulator: schedule rows created and updated as specified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+
+from emulators.cluster import EmulatorCluster
+from shared.adapters.dataverse import DataverseClient
+from shared.adapters.dataverse_settings import DataverseCrmSettings
+from shared.adapters.http_policy import RetryPolicy
+from shared.config import DataverseSettings, HttpSettings
+from shared.domain.model import ScheduleUpdate, SyncStatus, SyncType
+from tests.adapters.conftest import admin
+
+
+def test_schedule_rows_are_created_manual_and_updated_column_by_column(
+    cluster: EmulatorCluster,
+    dataverse_settings: DataverseSettings,
+    http: HttpSettings,
+    app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> None:
+    account_id = str(uuid.uuid4())
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "seed",
+        {
+            "tables": {
+                "ec_emailaccounts": [
+                    {
+                        "ec_emailaccountid": account_id,
+                        "ec_name": "Brand",
+                        "ec_accountid": 1001,
+                        "ec_apiusername": "apiuser-x@apiconnector.com",
+                        "ec_secretname": "DD_SECRET",
+                    }
+                ]
+            }
+        },
+    )
+    crm = DataverseCrmSettings(
+        DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
+    )
+    (account,) = crm.email_accounts()
+    created = crm.create_schedule(account.row_id, SyncType.CONTACT_OPT_IN)
+    (read,) = crm.sync_schedules()
+    assert (read.row_id, read.email_account_id, read.sync_type) == (
+        created.row_id,
+        account_id,
+        SyncType.CONTACT_OPT_IN,
+    )
+    assert (read.interval_minutes, read.status, read.sync_now) == (0, SyncStatus.NONE, False)
+
+    planned = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+    crm.update_schedule(read.row_id, ScheduleUpdate(next_sync=planned, sync_now=True))
+    crm.update_schedule(read.row_id, ScheduleUpdate(status=SyncStatus.ADDED_TO_QUEUE))
+    (read,) = crm.sync_schedules()
+    assert (read.next_sync, read.sync_now, read.status) == (
+        planned,
+        True,
+        SyncStatus.ADDED_TO_QUEUE,
+    )
+    crm.update_schedule(
+        read.row_id, ScheduleUpdate(clear_next_sync=True, last_result="1 read, 1 changed, 0 failed")
+    )
+    (read,) = crm.sync_schedules()
+    assert read.next_sync is None
+    assert read.last_result == "1 read, 1 changed, 0 failed"
+    assert read.status is SyncStatus.ADDED_TO_QUEUE
