@@ -24,7 +24,7 @@ from shared.adapters.dataverse_batch import (
     build_batch,
     parse_batch_response,
 )
-from shared.adapters.http_policy import CallStats, RetryPolicy, classify, send
+from shared.adapters.http_policy import CallStats, RetryPolicy, ServiceCaller, classify
 from shared.config import DataverseSettings, HttpSettings
 from shared.errors import BadRequest, IntegrationError, NotFound, System
 
@@ -63,13 +63,11 @@ class DataverseClient:
         stats: CallStats | None = None,
     ) -> None:
         self._settings = settings
-        self._http = http
         self._token = token
-        self._session = session or requests.Session()
-        self._policy = policy or RetryPolicy(
-            max_attempts=http.max_attempts, max_wait_s=http.max_wait_s
+        self._caller = ServiceCaller(
+            System.DATAVERSE, http, session=session, policy=policy, stats=stats
         )
-        self.stats = stats or CallStats()
+        self.stats = self._caller.stats
         self._bulk_unsupported: set[tuple[str, str]] = set()
 
     # --- transport -----------------------------------------------------------------------------
@@ -95,19 +93,8 @@ class DataverseClient:
             "Authorization": f"Bearer {self._token()}",
             **(headers or {}),
         }
-        return send(
-            self._session,
-            method,
-            self._url(path),
-            system=System.DATAVERSE,
-            operation=operation,
-            policy=self._policy,
-            timeout_s=self._http.timeout_s,
-            verify=self._http.verify,
-            idempotent=idempotent,
-            stats=self.stats,
-            headers=all_headers,
-            **kwargs,
+        return self._caller.send(
+            method, self._url(path), operation, idempotent=idempotent, headers=all_headers, **kwargs
         )
 
     # --- reads ---------------------------------------------------------------------------------

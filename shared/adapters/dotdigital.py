@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import requests
 
-from shared.adapters.http_policy import CallStats, RetryPolicy, send
+from shared.adapters.http_policy import CallStats, RetryPolicy, ServiceCaller
 from shared.config import HttpSettings
 from shared.errors import BadRequest, System
 
@@ -81,12 +81,10 @@ class DotdigitalClient:
     ) -> None:
         self._account_info_url = account_info_url
         self._credentials = credentials
-        self._http = http
-        self._session = session or requests.Session()
-        self._policy = policy or RetryPolicy(
-            max_attempts=http.max_attempts, max_wait_s=http.max_wait_s
+        self._caller = ServiceCaller(
+            System.DOTDIGITAL, http, session=session, policy=policy, stats=stats
         )
-        self.stats = stats or CallStats()
+        self.stats = self._caller.stats
         self._regions = regions or _PROCESS_REGIONS
 
     def _send(
@@ -98,17 +96,11 @@ class DotdigitalClient:
         idempotent: bool | None = None,
         **kwargs: Any,
     ) -> requests.Response:
-        return send(
-            self._session,
+        return self._caller.send(
             method,
             url,
-            system=System.DOTDIGITAL,
-            operation=operation,
-            policy=self._policy,
-            timeout_s=self._http.timeout_s,
-            verify=self._http.verify,
+            operation,
             idempotent=idempotent,
-            stats=self.stats,
             auth=(self._credentials.api_user, self._credentials.password),
             headers={"Accept": "application/json"},
             **kwargs,

@@ -19,6 +19,7 @@ from typing import Any
 
 import requests
 
+from shared.config import HttpSettings
 from shared.errors import (
     AuthFailed,
     BadRequest,
@@ -258,3 +259,50 @@ def _broken(
 def _never_sent(exc: Exception) -> bool:
     text = repr(exc)
     return "NewConnectionError" in text or "Failed to establish" in text
+
+
+class ServiceCaller:
+    """One service's transport: its session, retry policy, timeout, TLS trust and counters."""
+
+    def __init__(
+        self,
+        system: System,
+        http: HttpSettings,
+        *,
+        session: requests.Session | None = None,
+        policy: RetryPolicy | None = None,
+        stats: CallStats | None = None,
+    ) -> None:
+        self.system = system
+        self.http = http
+        self.session = session or requests.Session()
+        self.policy = policy or RetryPolicy(
+            max_attempts=http.max_attempts, max_wait_s=http.max_wait_s
+        )
+        self.stats = stats or CallStats()
+
+    def send(
+        self,
+        method: str,
+        url: str,
+        operation: str,
+        *,
+        idempotent: bool | None = None,
+        pass_statuses: frozenset[int] = frozenset(),
+        **kwargs: Any,
+    ) -> requests.Response:
+        """``send`` with this service's settings; see there for what is retried."""
+        return send(
+            self.session,
+            method,
+            url,
+            system=self.system,
+            operation=operation,
+            policy=self.policy,
+            timeout_s=self.http.timeout_s,
+            verify=self.http.verify,
+            idempotent=idempotent,
+            stats=self.stats,
+            pass_statuses=pass_statuses,
+            **kwargs,
+        )
