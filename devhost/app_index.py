@@ -48,6 +48,7 @@ class QueueFunction(IndexedFunction):
     many: bool
     argument_kind: str  # "message", "str" or "bytes"
     auto_complete: bool = True
+    sessions: bool = False  # is_sessions_enabled: one session at a time per receiver, in order
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +143,20 @@ def index_functions(app: FunctionRegister, settings: LocalSettings) -> FunctionI
             ))
         else:
             raise ConfigError(f"function {name}: the dev host does not run {trigger.type} triggers")
+    _check_session_flags(queues)
     return FunctionIndex(timers, queues, http)
+
+
+def _check_session_flags(queues: Sequence[QueueFunction]) -> None:
+    """A queue either requires sessions or not, so its triggers must all agree."""
+    first: dict[str, QueueFunction] = {}
+    for function in queues:
+        other = first.setdefault(function.queue, function)
+        if other.sessions != function.sessions:
+            raise ConfigError(
+                f"functions {other.name} and {function.name} both listen on queue"
+                f" {function.queue}, but only one of them has is_sessions_enabled"
+            )
 
 
 def _queue_function(
@@ -154,8 +168,6 @@ def _queue_function(
 ) -> QueueFunction:
     if getattr(trigger, "queue_name", None) is None:
         raise ConfigError(f"function {name}: topic subscriptions are not supported by the dev host")
-    if trigger.is_sessions_enabled:
-        raise ConfigError(f"function {name}: session queues are not supported by the dev host")
     queue = settings.resolve(str(trigger.queue_name), what=f"function {name} queue_name")
     validate_queue_name(queue)
     connection = settings.resolve(str(trigger.connection), what=f"function {name} connection")
@@ -163,8 +175,8 @@ def _queue_function(
     kind = _argument_kind(getattr(parameters.get(trigger.name), "annotation", ""))
     auto_complete = getattr(trigger, "auto_complete_messages", None)
     return QueueFunction(**common, queue=queue, connection=connection, many=many,
-                         argument_kind=kind, auto_complete=auto_complete is not False)
-
+                         argument_kind=kind, auto_complete=auto_complete is not False,
+                         sessions=bool(trigger.is_sessions_enabled))
 
 
 def _argument_kind(annotation: object) -> str:

@@ -8,6 +8,10 @@ Python API (tests, scripts, ``make run``)::
     host.wait_idle(timeout_s=60)           # until every queue is empty and nothing runs
     host.counters.snapshot()               # invocations, failures, dead_lettered, ...
     host.stop()
+
+Queue triggers with ``is_sessions_enabled=True`` run on session queues: the host marks their
+queues as requiring sessions (a publish without ``session_id`` is then refused, as Service Bus
+does) and runs up to host.json ``extensions.serviceBus.maxConcurrentSessions`` sessions at once.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import threading
 import time
 from collections.abc import Mapping, MutableMapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +85,7 @@ class DevHost:
                                      default_options=self._default_queue_options())
         for queue, queue_options in self.options.queue_options.items():
             self.store.configure(queue, queue_options)
+        self._match_session_queues()
         invoker = Invoker(self.counters, timeout_s=self.config.function_timeout_s,
                           directory=str(self.app_dir))
         self.timers = TimerScheduler(self.index.timers, invoker, self.clock)
@@ -194,6 +199,14 @@ class DevHost:
             return False
         self.timers.trigger(name, wait=False)
         return True
+
+    def _match_session_queues(self) -> None:
+        """A queue requires sessions exactly when its triggers enable them, as Bicep sets both."""
+        for function in self.index.queues:
+            current = self.store.options(function.queue)
+            if current.requires_session != function.sessions:
+                self.store.configure(function.queue,
+                                     replace(current, requires_session=function.sessions))
 
     def _queue_dir(self) -> Path:
         configured = self.options.queue_dir or self.settings.values.get("LOCAL_QUEUE_DIR")

@@ -12,6 +12,7 @@ from shared.errors import ConfigError
 
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{2}):(\d{2})(?:\.(\d+))?$")
 DEFAULT_MAX_CONCURRENT_CALLS = 16
+DEFAULT_MAX_CONCURRENT_SESSIONS = 8  # the Service Bus extension's default
 DEFAULT_FUNCTION_TIMEOUT_S = 30 * 60.0  # Flex Consumption and Premium default
 DEFAULT_LOCK_RENEWAL_S = 5 * 60.0
 
@@ -20,6 +21,7 @@ DEFAULT_LOCK_RENEWAL_S = 5 * 60.0
 class HostConfig:
     route_prefix: str = "api"
     max_concurrent_calls: int = DEFAULT_MAX_CONCURRENT_CALLS
+    max_concurrent_sessions: int = DEFAULT_MAX_CONCURRENT_SESSIONS  # session-enabled triggers
     max_message_batch_size: int = 1000
     function_timeout_s: float | None = DEFAULT_FUNCTION_TIMEOUT_S  # None = unbounded ("-1")
     max_auto_lock_renewal_s: float = DEFAULT_LOCK_RENEWAL_S
@@ -46,7 +48,9 @@ def parse_host_config(raw: object, *, source: str = "host.json") -> HostConfig:
     bus = _section(extensions, "serviceBus", source)
     # Extension 4.x kept the concurrency knobs under messageHandlerOptions; 5.x moved them up.
     legacy = _section(bus, "messageHandlerOptions", source)
+    legacy_sessions = _section(bus, "sessionHandlerOptions", source)
     concurrency = bus.get("maxConcurrentCalls", legacy.get("maxConcurrentCalls"))
+    sessions = bus.get("maxConcurrentSessions", legacy_sessions.get("maxConcurrentSessions"))
     renewal = bus.get("maxAutoLockRenewalDuration", legacy.get("maxAutoRenewDuration"))
     auto_complete = bus.get("autoCompleteMessages", legacy.get("autoComplete", True))
     timeout = raw.get("functionTimeout")
@@ -54,6 +58,8 @@ def parse_host_config(raw: object, *, source: str = "host.json") -> HostConfig:
         route_prefix=str(http.get("routePrefix", "api")).strip("/"),
         max_concurrent_calls=_positive_int(concurrency, "maxConcurrentCalls", source)
         if concurrency is not None else DEFAULT_MAX_CONCURRENT_CALLS,
+        max_concurrent_sessions=_positive_int(sessions, "maxConcurrentSessions", source)
+        if sessions is not None else DEFAULT_MAX_CONCURRENT_SESSIONS,
         max_message_batch_size=_positive_int(bus.get("maxMessageBatchSize", 1000),
                                              "maxMessageBatchSize", source),
         function_timeout_s=DEFAULT_FUNCTION_TIMEOUT_S if timeout is None

@@ -1,4 +1,11 @@
-"""Delivers local-queue messages to Service Bus-triggered functions, with peek-lock settlement."""
+"""Delivers local-queue messages to Service Bus-triggered functions, with peek-lock settlement.
+
+Session-enabled triggers (``is_sessions_enabled=True``) get ``maxConcurrentSessions`` receivers
+(one for ``cardinality=many``, as the extension applies that limit to single dispatch only). Each
+receiver accepts a session nobody else holds, delivers its messages one at a time in order while
+renewing the session lock, and releases the session once it has nothing ready (the real extension
+waits ``sessionIdleTimeout`` first; releasing at once only lets other receivers in sooner).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,7 +24,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from devhost.app_index import QueueFunction
 from devhost.host_config import HostConfig
 from devhost.invocation import Counters, Invoker
-from shared.adapters.local_queue import LocalQueueStore, StoredMessage
+from shared.adapters.local_queue import LocalQueueStore, SessionLock, StoredMessage
 from shared.errors import PreconditionFailed
 
 logger = logging.getLogger("devhost")
@@ -37,6 +45,7 @@ def to_service_bus_message(message: StoredMessage) -> ServiceBusMessage:
         "SequenceNumber": meta.Datum(message.sequence_number, "int"),
         "LockToken": meta.Datum(message.lock_token or "", "string"),
         "ContentType": meta.Datum(message.content_type or "", "string"),
+        "SessionId": meta.Datum(message.session_id or "", "string"),
         "ApplicationProperties": meta.Datum(json.dumps(properties), "json"),
         "UserProperties": meta.Datum(json.dumps(properties), "json"),
     }
@@ -52,6 +61,7 @@ def to_service_bus_message(message: StoredMessage) -> ServiceBusMessage:
         lock_token=message.lock_token,
         message_id=message.message_id,
         sequence_number=message.sequence_number,
+        session_id=message.session_id,
         state=0,
         user_properties=dict(properties),
     )
@@ -68,8 +78,14 @@ def _argument(function: QueueFunction, messages: Sequence[StoredMessage]) -> Any
     return [one(m) for m in messages] if function.many else one(messages[0])
 
 
+@dataclass(slots=True)
+class _HeldSession:
+    lock: SessionLock  # replaced on each renewal
+
+
 class QueueDispatcher:
-    """``maxConcurrentCalls`` receivers per queue function (one for ``cardinality=many``)."""
+    """Receivers per queue function: ``maxConcurrentCalls``, or ``maxConcurrentSessions`` for
+    session triggers (one for ``cardinality=many``)."""
 
     def __init__(
         self,
@@ -100,7 +116,9 @@ class QueueDispatcher:
     def start(self) -> None:
         self._stop.clear()
         for function in self._functions:
-            receivers = 1 if function.many else self._config.max_concurrent_calls
+            receivers = 1 if function.many else (
+                self._config.max_concurrent_sessions if function.sessions
+                else self._config.max_concurrent_calls)
             for number in range(receivers):
                 thread = threading.Thread(
                     target=self._receive_loop, args=(function,),
@@ -134,16 +152,18 @@ class QueueDispatcher:
                 pause = min(pause * 2, _POLL_MAX_S)
 
     def deliver_once(self, function: QueueFunction, max_messages: int = 1) -> bool:
-        """Receive and process up to ``max_messages``; returns False when the queue had none."""
+        """Receive and process up to ``max_messages``; returns False when the queue had none.
+
+        For a session trigger: accept one session and process its ready messages one call at a
+        time, then release it; returns False when no session was available.
+        """
         with self._in_flight_lock:
             self._in_flight += 1  # counted before receiving so "idle" never misses this work
         try:
+            if function.sessions:
+                return self._deliver_session(function, max_messages)
             result = self._store.receive(function.queue, max_messages)
-            for message in result.dead_lettered:
-                self._counters.add(dead_lettered=1)
-                logger.warning("message %s on %s dead-lettered: MaxDeliveryCountExceeded after"
-                               " %d deliveries (lock expired)", message.message_id,
-                               function.queue, message.delivery_count)
+            self._report_expired(function, result.dead_lettered)
             if not result.messages:
                 return bool(result.dead_lettered)
             self._process(function, result.messages)
@@ -152,7 +172,38 @@ class QueueDispatcher:
             with self._in_flight_lock:
                 self._in_flight -= 1
 
-    def _process(self, function: QueueFunction, messages: list[StoredMessage]) -> None:
+    def _deliver_session(self, function: QueueFunction, max_messages: int) -> bool:
+        accepted = self._store.accept_next_session(function.queue)
+        if accepted is None:
+            return False
+        session = _HeldSession(accepted)
+        logger.info("session %s on %s accepted for %s", accepted.session_id, function.queue,
+                    function.name)
+        try:
+            while not self._stop.is_set():
+                result = self._store.receive_from_session(session.lock, max_messages)
+                self._report_expired(function, result.dead_lettered)
+                if not result.messages:
+                    if result.dead_lettered:
+                        continue  # the session's next message may be ready now
+                    break
+                self._process(function, result.messages, session)
+            self._store.release_session(session.lock)
+        except PreconditionFailed as lost:  # another receiver has it now; nothing to release
+            logger.warning("session %s on %s: %s", accepted.session_id, function.queue, lost)
+        return True
+
+    def _report_expired(self, function: QueueFunction, messages: list[StoredMessage]) -> None:
+        for message in messages:
+            self._counters.add(dead_lettered=1)
+            logger.warning("message %s on %s dead-lettered: MaxDeliveryCountExceeded after"
+                           " %d deliveries (lock expired)", message.message_id,
+                           function.queue, message.delivery_count)
+
+    def _process(
+        self, function: QueueFunction, messages: list[StoredMessage],
+        session: _HeldSession | None = None,
+    ) -> None:
         self._counters.add(delivered=len(messages))
         for message in messages:
             logger.info("message delivered: %s on %s (delivery %d) to %s", message.message_id,
@@ -163,6 +214,12 @@ class QueueDispatcher:
         def renew_locks() -> None:
             if time.monotonic() > renew_until:
                 return  # past maxAutoLockRenewalDuration the lock is left to expire
+            if session is not None:  # the session lock covers its messages' locks
+                try:
+                    session.lock = self._store.renew_session_lock(session.lock)
+                except PreconditionFailed:
+                    logger.warning("lock of session %s was lost", session.lock.session_id)
+                return
             for message in messages:
                 try:
                     self._store.renew_lock(message)

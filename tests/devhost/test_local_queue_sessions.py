@@ -90,7 +90,7 @@ class TestSessionOrder:
         store.send("s", [msg("a1", "a"), msg("b1", "b"), msg("a2", "a"), msg("a3", "a")])
         session = accept(store)
         assert session.session_id == "a"  # the session with the oldest message comes first
-        seen = []
+        seen: list[str] = []
         while (got := store.receive_from_session(session, 5).messages):
             assert len(got) == 3 or seen  # several at once only when nothing is in flight
             assert store.receive_from_session(session).messages == []  # in flight: wait
@@ -102,7 +102,7 @@ class TestSessionOrder:
     def test_one_message_per_receive_keeps_order_too(self, store: LocalQueueStore) -> None:
         store.send("s", [msg(f"m{i}", "a") for i in range(5)])
         session = accept(store)
-        seen = []
+        seen: list[str] = []
         while (got := store.receive_from_session(session).messages):
             assert store.receive_from_session(session).messages == []
             store.complete(got[0])
