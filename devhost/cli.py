@@ -117,6 +117,7 @@ def _dead_letters(args: argparse.Namespace) -> int:
     for letter in letters:
         print(json.dumps({
             "message_id": letter.message_id,
+            "session_id": letter.session_id,
             "sequence_number": letter.sequence_number,
             "enqueued_time_utc": datetime.fromtimestamp(letter.enqueued_at, UTC).isoformat(),
             "delivery_count": letter.delivery_count,

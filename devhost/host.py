@@ -201,12 +201,16 @@ class DevHost:
         return True
 
     def _match_session_queues(self) -> None:
-        """A queue requires sessions exactly when its triggers enable them, as Bicep sets both."""
+        """A queue requires sessions exactly when its triggers enable them, as Bicep sets both.
+
+        Its options are written on every start (from this run's options, not a previous run's).
+        """
         for function in self.index.queues:
-            current = self.store.options(function.queue)
-            if current.requires_session != function.sessions:
+            if function.sessions or self.store.options(function.queue).requires_session:
+                base = (self.options.queue_options.get(function.queue)
+                        or self._default_queue_options())
                 self.store.configure(function.queue,
-                                     replace(current, requires_session=function.sessions))
+                                     replace(base, requires_session=function.sessions))
 
     def _queue_dir(self) -> Path:
         configured = self.options.queue_dir or self.settings.values.get("LOCAL_QUEUE_DIR")

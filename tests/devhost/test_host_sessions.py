@@ -153,6 +153,23 @@ class TestSessionConfig:
         assert host.store.options(QUEUE) == QueueOptions(max_delivery_count=2,
                                                           requires_session=True)
 
+    def test_each_start_writes_that_runs_options_for_a_session_queue(
+        self, make_session_host: MakeHost
+    ) -> None:
+        make_session_host(started=False, default_queue_options=QueueOptions(lock_duration_s=5))
+        host = make_session_host(started=False,
+                                 default_queue_options=QueueOptions(lock_duration_s=9))
+        assert host.store.options(QUEUE) == QueueOptions(lock_duration_s=9,
+                                                          requires_session=True)
+
+    def test_a_queue_left_session_enabled_is_reset_for_a_plain_trigger(
+        self, make_session_host: MakeHost, make_host: MakeHost
+    ) -> None:
+        session_host = make_session_host(started=False)
+        session_host.store.configure("work-items", QueueOptions(requires_session=True))
+        plain = make_host(started=False)
+        assert plain.store.options("work-items") == QueueOptions()
+
     def test_triggers_of_one_queue_must_agree_on_sessions(self) -> None:
         app = func.FunctionApp()
 

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import os
+import signal
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -235,6 +239,24 @@ class TestSessionDurability:
         (again,) = reopened.receive_from_session(session).messages
         assert (session.session_id, again.message_id, again.delivery_count) == ("a", "a1", 2)
 
+    def test_a_killed_session_holder_keeps_it_until_the_lock_expires(self, tmp_path: Path) -> None:
+        store = LocalQueueStore(tmp_path)
+        store.configure("s", QueueOptions(requires_session=True, lock_duration_s=600))
+        store.send("s", [msg("a1", "a"), msg("a2", "a")])
+        context = multiprocessing.get_context("spawn")
+        ready = context.Event()
+        process = context.Process(target=_hold_a_session, args=(str(tmp_path), ready))
+        process.start()
+        assert ready.wait(30)
+        os.kill(process.pid, signal.SIGKILL)
+        process.join()
+        assert store.accept_next_session("s") is None  # the dead holder's lock still stands
+        later = LocalQueueStore(tmp_path, clock=lambda: time.time() + 601)
+        session = later.accept_next_session("s")
+        assert session is not None
+        (again,) = later.receive_from_session(session).messages
+        assert (again.message_id, again.delivery_count) == ("a1", 2)
+
     def test_a_queue_file_from_before_sessions_is_upgraded(
         self, tmp_path: Path, time_now: FakeTime
     ) -> None:
@@ -296,3 +318,11 @@ def test_concurrent_session_receivers_never_share_a_session_and_keep_order(
         worker.join()
     assert overlaps == []
     assert seen == {f"session-{s}": list(range(15)) for s in range(6)}
+
+
+def _hold_a_session(directory: str, ready: object) -> None:
+    store = LocalQueueStore(directory)
+    session = store.accept_next_session("s")
+    assert session is not None and store.receive_from_session(session).messages
+    ready.set()  # type: ignore[attr-defined]
+    threading.Event().wait(60)  # killed while holding the session and its message
