@@ -95,3 +95,11 @@ def override(replacement: Services) -> Iterator[Services]:
         yield replacement
     finally:
         _override = previous
+
+
+def reset() -> None:
+    """Forget the built services: the next ``services()`` builds them from the settings then in
+    ``os.environ`` (the dev host's local stacks run one after another in one process)."""
+    global _built
+    with _lock:
+        _built = None
