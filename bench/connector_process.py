@@ -1,0 +1,71 @@
+"""The connector on its own: the dev host running this repo's ``function_app`` until SIGTERM.
+
+``python -m bench.connector_process --settings F --report R [--lock-duration S]``
+
+Timers fire on their schedule and queue triggers run; on SIGTERM or SIGINT the host stops taking
+work, lets running invocations finish, and writes ``R``: the process's own peak resident memory
+(``getrusage(RUSAGE_SELF)``, so the emulators and Azurite, which run elsewhere, are not in it) and
+the host's invocation counters. A SIGKILL writes nothing, as a crash would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import resource
+import signal
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from devhost.host import DevHost, HostOptions
+from shared.adapters.local_queue import QueueOptions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def peak_rss_mb() -> float:
+    # Linux reports ru_maxrss in KiB.
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.connector_process", description=__doc__)
+    parser.add_argument("--settings", required=True, help="local settings file")
+    parser.add_argument("--report", required=True, help="where to write the exit report (JSON)")
+    parser.add_argument("--lock-duration", type=float, default=None,
+                        help="queue lock duration in seconds (short: killed deliveries come"
+                        " back soon)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-10s %(message)s")
+    for noisy in ("azure", "urllib3", "msal"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    queue_options = None
+    if args.lock_duration is not None:
+        queue_options = QueueOptions(lock_duration_s=args.lock_duration)
+    host = DevHost.from_files(
+        args.settings, script="function_app", app_dir=ROOT,
+        options=HostOptions(http=False, default_queue_options=queue_options),
+    )
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    host.start()
+    try:
+        while not stopping.wait(0.5):
+            pass
+    finally:
+        host.stop(timeout_s=120.0)
+    report = {"peak_rss_mb": round(peak_rss_mb(), 1), "functions": host.counters.snapshot()}
+    Path(args.report).write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Opt-in sync benchmark: N contacts across K dotdigital accounts, synced through the dev host.
+
+``python -m bench.optin_sync --contacts 20000 --accounts 3 [--seed 1] [--scale 60]``
+
+Generates the data set in a child process, starts the emulators and Azurite in their own
+processes, scales Dataverse's service protection (the window and its request and execution-time
+budgets divided by ``--scale``, so the per-second rates stay those of the real service while
+throttling reacts within seconds) and turns the cost model on, sets Sync Now on every ContactOptIn
+schedule, then runs the connector (``bench.connector_process``) until every run is complete and
+the opt-in queue is empty. Prints one JSON object; bench/README.md explains every figure,
+``ceiling_records_per_second`` in particular.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
+from shared.adapters.local_queue import LocalQueueStore
+
+# The real service: 6,000 requests and 1,200,000 ms of execution per user per 300 s, 52 at once.
+REAL_WINDOW_S = 300.0
+REAL_REQUESTS = 6000
+REAL_EXECUTION_MS = 1_200_000.0
+CONCURRENT = 52
+RESULT = re.compile(r"([\d,]+) read, ([\d,]+) (?:would change|changed), ([\d,]+) failed")
+POLL_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class CostModel:
+    """Milliseconds of modelled execution; bulk writes cost less per record than single ones."""
+
+    request_ms: float = 10.0
+    per_record_read_ms: float = 0.2
+    per_record_write_ms: float = 20.0
+    bulk_per_record_write_ms: float = 2.0
+
+    def as_config(self) -> dict[str, float]:
+        return {"request_ms": self.request_ms, "per_record_read_ms": self.per_record_read_ms,
+                "per_record_write_ms": self.per_record_write_ms,
+                "bulk_per_record_write_ms": self.bulk_per_record_write_ms}
+
+
+@dataclass(frozen=True, slots=True)
+class Protection:
+    scale: float
+
+    @property
+    def window_s(self) -> float:
+        return REAL_WINDOW_S / self.scale
+
+    @property
+    def requests(self) -> int:
+        return max(1, round(REAL_REQUESTS / self.scale))
+
+    @property
+    def execution_ms(self) -> float:
+        return REAL_EXECUTION_MS / self.scale
+
+    def as_config(self) -> dict[str, float]:
+        return {"window_seconds": self.window_s, "requests": self.requests,
+                "execution_ms": self.execution_ms, "concurrent": CONCURRENT}
+
+
+DEFAULT_COST = CostModel()
+# Fewest records one request can carry: an In lookup and an UpdateMultiple both take 1000.
+RECORDS_PER_REQUEST = 1000
+
+
+def ceiling_records_per_second(limits: Protection, cost: CostModel) -> dict[str, float]:
+    """What the limits allow for the least work per changed record: one read, one bulk write.
+
+    Each changed record costs at least ``per_record_read_ms + bulk_per_record_write_ms`` plus its
+    share of two requests' ``request_ms`` (1000 records per request); execution time, request
+    count and concurrency each cap the rate, and the ceiling is the lowest cap.
+    """
+    per_record_ms = (cost.per_record_read_ms + cost.bulk_per_record_write_ms
+                     + 2 * cost.request_ms / RECORDS_PER_REQUEST)
+    by_execution = limits.execution_ms / limits.window_s / per_record_ms
+    by_requests = limits.requests / limits.window_s * RECORDS_PER_REQUEST / 2
+    # A request of 1000 records lasts its modelled cost; `concurrent` of them can run at once.
+    by_concurrency = CONCURRENT * 1000.0 / per_record_ms
+    return {"execution": by_execution, "requests": by_requests, "concurrency": by_concurrency,
+            "ceiling": min(by_execution, by_requests, by_concurrency)}
+
+
+def _runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
+    schedules = stack.optin_schedules()
+    done = [row for row in schedules
+            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
+            and row.get("ec_lastsync") and row.get("ec_lastresult")]
+    return len(done) >= accounts and store.counts(OPTIN_QUEUE).active == 0
+
+
+def results(stack: ProcessStack) -> dict[str, int]:
+    totals = {"read": 0, "changed": 0, "failed": 0}
+    for row in stack.optin_schedules():
+        found = RESULT.search(row.get("ec_lastresult") or "")
+        if found:
+            for name, value in zip(totals, found.groups(), strict=True):
+                totals[name] += int(value.replace(",", ""))
+    return totals
+
+
+def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    limits, cost = Protection(args.scale), CostModel(
+        request_ms=args.request_ms, per_record_read_ms=args.read_ms,
+        per_record_write_ms=args.write_ms, bulk_per_record_write_ms=args.bulk_write_ms)
+    options = StackOptions(contacts=args.contacts, accounts=args.accounts, seed=args.seed,
+                           timer_schedule=args.timer_schedule)
+    with ProcessStack(work_dir, options) as stack:
+        stack.admin("dataverse", "POST", "config", {
+            "service_protection": limits.as_config(), "cost_model": cost.as_config()})
+        stack.request_sync_now()
+        for system in ("dataverse", "dotdigital"):
+            stack.admin(system, "DELETE", "stats")
+        store = LocalQueueStore(stack.queue_dir)
+        started = time.monotonic()
+        stack.start_connector()
+        deadline = started + args.timeout
+        while not _runs_complete(stack, store, args.accounts):
+            if stack.connector is not None and stack.connector.poll() is not None:
+                raise SystemExit(f"the connector exited early; see {work_dir}/connector.log")
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the sync did not complete within {args.timeout:.0f} s")
+            time.sleep(POLL_S)
+        seconds = time.monotonic() - started
+        stats = {system: stack.admin(system, "GET", "stats")
+                 for system in ("dataverse", "dotdigital")}
+        totals = results(stack)
+        connector = stack.stop_connector()
+        dead = store.counts(OPTIN_QUEUE).dead_lettered
+    changed = totals["changed"]
+    ceiling = ceiling_records_per_second(limits, cost)
+    rate = changed / seconds
+    return {
+        "contacts": args.contacts,
+        "accounts": args.accounts,
+        "seed": args.seed,
+        "contacts_read": totals["read"],
+        "changed_records": changed,
+        "failed_records": totals["failed"],
+        "dead_lettered": dead,
+        "dotdigital_requests": stats["dotdigital"]["requests"],
+        "dotdigital_requests_per_1000_read": round(
+            1000 * stats["dotdigital"]["requests"] / max(totals["read"], 1), 2),
+        "dataverse_requests": stats["dataverse"]["requests"],
+        "dataverse_requests_per_1000_changed": round(
+            1000 * stats["dataverse"]["requests"] / max(changed, 1), 2),
+        "dataverse_requests_by_route": stats["dataverse"]["by_route"],
+        "seconds": round(seconds, 1),
+        "records_per_second": round(rate, 1),
+        "ceiling_records_per_second": round(ceiling["ceiling"], 1),
+        "ceiling_by_limit": {k: round(v, 1) for k, v in ceiling.items() if k != "ceiling"},
+        "efficiency": round(rate / ceiling["ceiling"], 3),
+        "throttled_responses": stats["dataverse"]["throttled"] + stats["dotdigital"]["throttled"],
+        "peak_rss_mb": connector["peak_rss_mb"],
+        "function_invocations": connector["functions"].get("invocations"),
+        "function_failures": connector["functions"].get("failures"),
+        "service_protection": limits.as_config(),
+        "cost_model": cost.as_config(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.optin_sync", description=__doc__)
+    parser.add_argument("--contacts", type=int, default=20_000, help="Dynamics contacts (N)")
+    parser.add_argument("--accounts", type=int, default=3, help="dotdigital accounts (K)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--scale", type=float, default=60.0,
+                        help="service protection window and budgets divided by this")
+    parser.add_argument("--request-ms", type=float, default=DEFAULT_COST.request_ms)
+    parser.add_argument("--read-ms", type=float, default=DEFAULT_COST.per_record_read_ms)
+    parser.add_argument("--write-ms", type=float, default=DEFAULT_COST.per_record_write_ms)
+    parser.add_argument("--bulk-write-ms", type=float,
+                        default=DEFAULT_COST.bulk_per_record_write_ms)
+    parser.add_argument("--timer-schedule", default="*/5 * * * * *")
+    parser.add_argument("--timeout", type=float, default=3600.0, help="seconds")
+    parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
+    args = parser.parse_args(argv)
+    if args.contacts < 50 or args.accounts < 1 or args.scale <= 0:
+        parser.error("--contacts must be >= 50, --accounts >= 1, --scale > 0")
+    if args.keep:
+        figures = run_benchmark(args, Path(args.keep))
+    else:
+        with tempfile.TemporaryDirectory(prefix="optin-bench-") as work:
+            figures = run_benchmark(args, Path(work))
+    print(json.dumps(figures, indent=2))
+    return 0 if figures["failed_records"] == 0 and figures["dead_lettered"] == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

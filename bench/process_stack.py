@@ -1,0 +1,220 @@
+"""The emulators, Azurite and the connector, each in its own process, for benchmarks and trials.
+
+``ProcessStack`` generates a data set (``python -m emulators.datagen`` in a child process), starts
+``python -m emulators serve`` and ``python -m devtools.azurite`` with ports files, writes the
+connector's local settings, and starts or kills ``python -m bench.connector_process``. Keeping
+each part in its own process means the connector's peak memory is its own, and a SIGKILL of the
+connector leaves the emulators' and Azurite's state as a real crash would.
+
+The emulators' admin API (``/_emulator/...``) is reached over HTTPS with their CA bundle; it is
+not counted in their request statistics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+OPTIN_QUEUE = "optin-batches"
+CONTACT_OPT_IN = 100000000  # ec_synctype ContactOptIn
+STATUS_NONE = 100000000  # ec_syncstatus None
+START_TIMEOUT_S = 180.0
+
+
+class StackError(RuntimeError):
+    """A part of the stack did not start, or answered the admin API with an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackOptions:
+    contacts: int
+    accounts: int
+    seed: int
+    timer_schedule: str = "*/2 * * * * *"  # NCRONTAB with seconds: runs start within 2 s
+    reader_max_s: int = 500  # below host.json's functionTimeout, so one tick reads a whole run
+    extra_settings: Mapping[str, str] = field(default_factory=dict)
+
+
+def _wait_for_file(path: Path, process: subprocess.Popen[bytes], what: str) -> dict[str, Any]:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if path.exists():
+            loaded: dict[str, Any] = json.loads(path.read_text())
+            return loaded
+        if process.poll() is not None:
+            raise StackError(f"{what} exited with status {process.returncode} before starting")
+        time.sleep(0.1)
+    raise StackError(f"{what} did not write {path.name} within {START_TIMEOUT_S:.0f} s")
+
+
+def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 30.0) -> None:
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+class ProcessStack:
+    """One data set on fresh emulators and Azurite; the connector is started and stopped apart."""
+
+    def __init__(self, work_dir: Path, options: StackOptions) -> None:
+        self.work_dir = work_dir
+        self.options = options
+        self.queue_dir = work_dir / "queues"
+        self.settings_path = work_dir / "local.settings.json"
+        self.connector_report = work_dir / "connector.json"
+        self._emulators: subprocess.Popen[bytes] | None = None
+        self._azurite: subprocess.Popen[bytes] | None = None
+        self.connector: subprocess.Popen[bytes] | None = None
+        self.ports: dict[str, Any] = {}
+        self.storage = ""
+        self._http = requests.Session()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+    def __enter__(self) -> ProcessStack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        seed_file, secrets_file = self.work_dir / "seed.json", self.work_dir / "secrets.json"
+        opts = self.options
+        self._run([sys.executable, "-m", "emulators.datagen", "--contacts", str(opts.contacts),
+                   "--accounts", str(opts.accounts), "--seed", str(opts.seed),
+                   "--out", str(seed_file), "--secrets-out", str(secrets_file)])
+        emulator_ports = self.work_dir / "emulators.json"
+        azurite_ports = self.work_dir / "azurite.json"
+        for stale in (emulator_ports, azurite_ports):
+            stale.unlink(missing_ok=True)  # a file left by an earlier run is no sign of life
+        self._emulators = self._spawn(
+            [sys.executable, "-m", "emulators", "serve", "--seed", str(seed_file),
+             "--ports-file", str(emulator_ports),
+             "--state-dir", str(self.work_dir / "emulator-state")],
+            "emulators.log")
+        self._azurite = self._spawn(
+            [sys.executable, "-m", "devtools.azurite", "--ports-file", str(azurite_ports)],
+            "azurite.log")
+        self.ports = _wait_for_file(emulator_ports, self._emulators, "the emulators")
+        azurite = _wait_for_file(azurite_ports, self._azurite, "Azurite")
+        self.storage = str(azurite["connection_string"])
+        self._write_settings(json.loads(secrets_file.read_text()))
+        seed_file.unlink()  # large, and everything in it is now in the emulators
+
+    def stop(self) -> None:
+        _stop(self.connector)
+        _stop(self._azurite)
+        _stop(self._emulators)
+
+    def _run(self, command: list[str]) -> None:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, check=False)
+        if done.returncode != 0:
+            raise StackError(f"{command[2]} failed: {done.stderr.decode(errors='replace')[-2000:]}")
+
+    def _spawn(self, command: list[str], log_name: str) -> subprocess.Popen[bytes]:
+        log = (self.work_dir / log_name).open("ab")
+        return subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+
+    def _write_settings(self, secrets: Mapping[str, str]) -> None:
+        sample = json.loads((ROOT / "local.settings.sample.json").read_text())
+        entra, dataverse = self.ports["entra"], self.ports["dataverse"]
+        values = {
+            **sample["Values"], **secrets,
+            "DATAVERSE_URL": dataverse["base_url"],
+            "ENTRA_AUTHORITY_HOST": entra["base_url"],
+            "ENTRA_TENANT_ID": entra["tenant_id"],
+            "ENTRA_CLIENT_ID": entra["default_client"]["client_id"],
+            "ENTRA_CLIENT_SECRET": entra["default_client"]["client_secret"],
+            "DOTDIGITAL_ACCOUNT_INFO_URL": self.ports["dotdigital"]["account_info_url"],
+            "OUTBOUND_CA_BUNDLE": self.ports["ca_bundle"],
+            "AzureWebJobsStorage": self.storage,
+            "STATE_STORAGE_CONNECTION": "",
+            "LOCAL_QUEUE_DIR": str(self.queue_dir),
+            "SYNC_TIMER_SCHEDULE": self.options.timer_schedule,
+            "SYNC_READER_MAX_SECONDS": str(self.options.reader_max_s),
+            **self.options.extra_settings,
+        }
+        self.settings_path.write_text(json.dumps({**sample, "Values": values}, indent=2))
+
+    # --- the connector ----------------------------------------------------------------------------
+    def start_connector(self, *, lock_duration_s: float | None = None) -> subprocess.Popen[bytes]:
+        if self.connector is not None and self.connector.poll() is None:
+            raise StackError("the connector is already running")
+        self.connector_report.unlink(missing_ok=True)
+        command = [sys.executable, "-m", "bench.connector_process",
+                   "--settings", str(self.settings_path), "--report", str(self.connector_report)]
+        if lock_duration_s is not None:
+            command += ["--lock-duration", str(lock_duration_s)]
+        self.connector = self._spawn(command, "connector.log")
+        return self.connector
+
+    def stop_connector(self) -> dict[str, Any]:
+        """SIGTERM, wait, and return what the connector reported about itself at exit."""
+        _stop(self.connector, timeout_s=120.0)
+        if not self.connector_report.exists():
+            raise StackError("the connector exited without its report; see connector.log")
+        report: dict[str, Any] = json.loads(self.connector_report.read_text())
+        return report
+
+    def kill_connector(self) -> None:
+        if self.connector is not None and self.connector.poll() is None:
+            os.kill(self.connector.pid, signal.SIGKILL)
+            self.connector.wait()
+
+    # --- admin API --------------------------------------------------------------------------------
+    def admin(self, system: str, method: str, path: str, body: Any = None) -> Any:
+        url = f"{self.ports[system]['base_url']}/_emulator/{path}"
+        response = self._http.request(method, url, json=body, verify=self.ports["ca_bundle"],
+                                      timeout=120)
+        if response.status_code >= 400:
+            raise StackError(f"{method} {path} on {system}: {response.status_code} {response.text}")
+        return response.json() if response.content else None
+
+    def rows(self, table: str) -> list[dict[str, Any]]:
+        state = self.admin("dataverse", "GET", f"state?table={table}")
+        tables = state.get("tables", state)
+        rows: list[dict[str, Any]] = tables.get(table, [])
+        return rows
+
+    def optin_schedules(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows("ec_syncschedules")
+                if row.get("ec_synctype") == CONTACT_OPT_IN]
+
+    def request_sync_now(self) -> int:
+        """Sync Now on every ContactOptIn schedule, as a CRM user would set it (a user token)."""
+        dataverse = self.ports["dataverse"]
+        user = self.ports["entra"]["users"][0]["oid"]
+        minted = self.admin("entra", "POST", "token", {
+            "audience": dataverse["base_url"], "user": user, "lifetime_seconds": 3600})
+        headers = {"Authorization": f"Bearer {minted['access_token']}",
+                   "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
+        schedules = self.optin_schedules()
+        for row in schedules:
+            response = self._http.patch(
+                f"{dataverse['api_url']}ec_syncschedules({row['ec_syncscheduleid']})",
+                json={"ec_syncnow": True}, headers={**headers, "If-Match": "*"},
+                verify=self.ports["ca_bundle"], timeout=60)
+            if response.status_code >= 400:
+                raise StackError(f"setting Sync Now: {response.status_code} {response.text}")
+        return len(schedules)
