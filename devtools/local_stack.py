@@ -59,6 +59,7 @@ logger = logging.getLogger("stack")
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_SETTINGS = ROOT / "local.settings.sample.json"
 TIMER = "SyncTimer"
+PRIMARY_KEYS = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}
 
 
 class StackError(RuntimeError):
@@ -90,11 +91,13 @@ class LocalStack:
         host_config: HostConfig | None = None,
         timers: bool = False,
         http: bool = False,
+        queues: bool = True,
     ) -> None:
         """``dataset``: a cluster seed (default: ``generate_dataset(contacts, email_accounts,
         seed)``). ``run_dir``: where queues and Azurite's files go (default: a temporary
         directory, removed on exit). ``emulator_dir``: the emulators' CA (default: in run_dir).
-        ``timers``/``http``: fire timers on their schedule / serve HTTP routes."""
+        ``timers``/``http``: fire timers on their schedule / serve HTTP routes. ``queues``
+        False: nothing is delivered until ``start_queues()`` (to see a run between its steps)."""
         self._dataset = dict(dataset) if dataset is not None else None
         self._generate = (contacts, email_accounts, seed)
         self._overrides = dict(settings or {})
@@ -105,6 +108,7 @@ class LocalStack:
         self._host_config = host_config
         self._timers = timers
         self._http = http
+        self._queues = queues
         self._exit = contextlib.ExitStack()
         self.dataset: dict[str, Any] = {}
         self.values: dict[str, str] = {}
@@ -158,7 +162,7 @@ class LocalStack:
             load_function_app("function_app", app_dir=ROOT),
             settings,
             host_config=self._host_config or load_host_config(ROOT / "host.json"),
-            options=HostOptions(timers=self._timers, http=self._http,
+            options=HostOptions(timers=self._timers, http=self._http, queues=self._queues,
                                 queue_options={self.optin_queue: queue_options}),
             app_dir=ROOT,
         )
@@ -196,6 +200,12 @@ class LocalStack:
     def trigger_timer(self) -> Outcome:
         """Run one sync cycle now and wait for it (not for the batches it published)."""
         return self.host.trigger_timer(TIMER)
+
+    def start_queues(self) -> None:
+        """Start delivering queue messages (for a stack made with ``queues=False``)."""
+        if not self._queues:
+            self.host.dispatcher.start()
+            self._queues = True
 
     def wait_idle(self, timeout_s: float = 60.0) -> None:
         if not self.host.wait_idle(timeout_s=timeout_s):
@@ -266,8 +276,9 @@ class LocalStack:
         self.edit_schedules({"ec_syncnow": True}, sync_type=sync_type,
                             email_accounts=email_accounts)
 
-    def opt_in_values(self, entity_set: str, primary_key: str) -> dict[str, int | None]:
-        """``ec_optintype`` of every row of a table, by row id."""
+    def values_of(self, entity_set: str) -> dict[str, int | None]:
+        """``ec_optintype`` of every row of ``contacts``, ``leads`` or ``accounts``, by row id."""
+        primary_key = PRIMARY_KEYS[entity_set]
         return {str(row[primary_key]): row.get("ec_optintype")
                 for row in self.dataverse.rows(entity_set)}
 
