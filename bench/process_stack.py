@@ -24,6 +24,9 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from azure.data.tables import TableClient
+
+from shared.adapters.table_state import DEFAULT_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIN_QUEUE = "optin-batches"
@@ -200,6 +203,18 @@ class ProcessStack:
     def optin_schedules(self) -> list[dict[str, Any]]:
         return [row for row in self.rows("ec_syncschedules")
                 if row.get("ec_synctype") == CONTACT_OPT_IN]
+
+    def state_rows(self) -> list[dict[str, Any]]:
+        """Every row of the sync state table (watermarks, cursors, run headers, batch markers)."""
+        table = TableClient.from_connection_string(self.storage, DEFAULT_TABLE)
+        try:
+            return [dict(entity) for entity in table.list_entities()]
+        finally:
+            table.close()
+
+    def run_headers(self) -> list[dict[str, Any]]:
+        return [row for row in self.state_rows()
+                if row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]]
 
     def request_sync_now(self) -> int:
         """Sync Now on every ContactOptIn schedule, as a CRM user would set it (a user token)."""
