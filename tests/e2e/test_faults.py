@@ -1,0 +1,123 @@
+"""Faults through the whole app: throttling, errors and resets on both services, and batches
+that never succeed (dead letters)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from devtools.local_stack import LocalStack
+from devtools.run_report import build_report
+from emulators.datagen import generate_dataset
+from shared.adapters.local_queue import MAX_DELIVERY_COUNT_EXCEEDED, LocalQueuePublisher
+from shared.domain.email import match_key
+from shared.domain.model import SyncStatus
+from shared.domain.optin import shard_of
+from shared.services.ports import OutboundMessage
+from tests.e2e.conftest import stack_for
+from tests.e2e.org import Org, value_of
+
+# Rules are tried in order, each with its own draw: these give 10% 429, 5% 503 and 2% resets.
+FAULTS: list[dict[str, Any]] = [
+    {"path": "*", "status": 429, "retry_after": 1, "probability": 0.10},
+    {"path": "*", "status": 503, "probability": 0.05 / 0.90},
+    {"path": "*", "reset": True, "probability": 0.02 / 0.85},
+]
+
+
+def crm_state(stack: LocalStack) -> dict[str, dict[str, int | None]]:
+    return {entity_set: stack.values_of(entity_set)
+            for entity_set in ("contacts", "leads", "accounts")}
+
+
+def test_with_faults_on_both_services_dynamics_ends_as_without_them() -> None:
+    dataset = generate_dataset(contacts=800, accounts=3, seed=11)
+    with stack_for(dataset) as clean:
+        clean.request_sync_now()
+        clean.run_until_complete(timeout_s=60)
+        expected = crm_state(clean)
+        assert build_report(clean)["ok"]
+    with stack_for(dataset, SYNC_READER_MAX_SECONDS="5") as faulty:
+        for admin in (faulty.dataverse, faulty.dotdigital):
+            admin.set_faults(FAULTS, seed=5)
+        faulty.request_sync_now()
+        completion = faulty.run_until_complete(timeout_s=90)
+        report = build_report(faulty, completion)
+        assert crm_state(faulty) == expected
+        injected = report["faults_injected"]
+        assert injected["dataverse"] > 0 and injected["dotdigital"] > 0, report
+        assert report["throttled"]["dataverse"] > 0, report
+        assert report["dead_lettered"] == 0 and report["total"]["failed"] == 0, report
+        assert report["total"]["unfinished_runs"] == 0, report
+    changed = sum(1 for table in expected.values() for v in table.values() if v is not None)
+    assert changed > 0
+
+
+def shard_alone(shards: int, taken: set[int]) -> tuple[str, int]:
+    """An address whose shard is not in ``taken``."""
+    n = 0
+    while True:
+        address = f"user{n}@example.com"
+        key = match_key(address)
+        assert isinstance(key, str)
+        shard = shard_of(key, shards)
+        if shard not in taken:
+            return address, shard
+        n += 1
+
+
+def test_a_batch_that_keeps_failing_is_dead_lettered_with_its_reason_while_the_rest_apply(
+) -> None:
+    org = Org(email_accounts=1)
+    row_id = org.add_schedule(0, sync_now=True)
+    poisoned, poisoned_shard = shard_alone(4, set())
+    org.add_dotdigital(0, poisoned, "Double")
+    poisoned_contact = org.add_crm("contacts", poisoned)
+    org.add_crm("leads", poisoned)
+    healthy = []
+    for n in range(40):
+        address = f"healthy{n}@example.com"
+        key = match_key(address)
+        assert isinstance(key, str)
+        if shard_of(key, 4) == poisoned_shard:
+            continue
+        org.add_dotdigital(0, address, "Single")
+        healthy.append(org.add_crm("contacts", address))
+    with stack_for(org.dataset(), OPTIN_SHARDS="4", OPTIN_MAX_DELIVERY_COUNT="3") as stack:
+        stack.dataverse.set_faults([{
+            "method": "POST", "status": 400,
+            "path": "/api/data/v9.2/leads/Microsoft.Dynamics.CRM.UpdateMultiple",
+        }])
+        completion = stack.run_until_complete(timeout_s=60)
+        contacts = stack.values_of("contacts")
+        assert {contacts[r] for r in healthy} == {value_of("Single")}
+        # Its contact was written before the lead failed; raising it again is harmless.
+        assert contacts[poisoned_contact] == value_of("Double")
+        [letter] = stack.dead_letters()
+        assert letter.session_id == f"optin-{poisoned_shard}"
+        assert letter.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
+        assert letter.delivery_count == 3
+        assert "BadRequest" in (letter.dead_letter_description or ""), letter
+        schedule = next(s for s in stack.schedules() if s.row_id == row_id)
+        assert schedule.status is SyncStatus.NONE
+        assert schedule.last_result == f"{len(healthy) + 1} read, {len(healthy)} changed, 1 failed"
+        report = build_report(stack, completion)
+        assert report["ok"] is False
+        assert report["dead_lettered"] == 1 and report["total"]["failed"] == 1
+
+
+def test_an_undecodable_message_is_dead_lettered_with_its_reason() -> None:
+    org = Org(email_accounts=1)
+    org.add_schedule(0)
+    with stack_for(org.dataset(), OPTIN_MAX_DELIVERY_COUNT="2") as stack:
+        publisher = LocalQueuePublisher(stack.values["LOCAL_QUEUE_DIR"])
+        body = json.dumps({"type": "optin-batch", "version": 99}).encode()
+        publisher.publish(stack.optin_queue, [
+            OutboundMessage("poison-1", body, session_id="optin-0"),
+        ])
+        stack.wait_idle()
+        [letter] = stack.dead_letters()
+        assert letter.message_id == "poison-1"
+        assert letter.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
+        assert "MessageFormatError" in (letter.dead_letter_description or ""), letter
+        assert stack.counters()["dead_lettered"] == 1
