@@ -1,15 +1,24 @@
 """Contacts, leads and accounts by email address, and their opt-in types (the ``CrmRecords`` port).
 
 A lookup is one ``$batch``: per table, ``In`` queries on ``emailaddress1`` (Dataverse compares
-case-insensitively) plus one query for addresses stored with leading or trailing spaces, which
-``In`` cannot match because the service does not trim; those are matched here by ``match_key``.
+case-insensitively), and for addresses stored with leading or trailing spaces, which ``In``
+cannot match because the service does not trim, ``In`` queries on the primary keys of the padded
+rows the batch's addresses name. Which rows are padded comes from a ``PaddedIndex`` of
+(match key → rows), read with the lookups themselves (the padded filter, in the same ``$batch``)
+when it is older than ``PADDED_INDEX_TTL_S``. Reading every padded row on every lookup instead
+made each batch read about 4% of every table: at 200,000 contacts that was most of the
+service-protection execution budget. The price: a row whose address becomes padded is missed
+until the next refresh (at most ``PADDED_INDEX_TTL_S``); a row that stops being padded is found by
+the ``In`` on its address. Current values always come from the lookup, never from the index.
 Writes are one ``UpdateMultiple`` per table per 1000 rows.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Sequence
+import threading
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +33,8 @@ EMAIL_COLUMN = "emailaddress1"
 OPT_IN_COLUMN = "ec_optintype"
 # Addresses saved with surrounding spaces (imports, integrations) are invisible to In.
 PADDED_FILTER = f"startswith({EMAIL_COLUMN},' ') or endswith({EMAIL_COLUMN},' ')"
+# Long enough that a large sync reads the padded rows a few times, not once per batch.
+PADDED_INDEX_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,10 +57,53 @@ TABLES = (
 _BY_NAME = {table.logical_name: table for table in TABLES}
 
 
+class PaddedIndex:
+    """Rows whose stored address has surrounding spaces: match key → (table, row id).
+
+    Shared by the threads of one process (the applier's sessions); a refresh replaces it whole.
+    """
+
+    def __init__(
+        self, ttl_s: float = PADDED_INDEX_TTL_S, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ttl_s = ttl_s
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._built_at: float | None = None
+        self._rows: dict[str, list[tuple[str, str]]] = {}
+
+    def now(self) -> float:
+        return self._monotonic()
+
+    def is_fresh(self) -> bool:
+        with self._lock:
+            return self._built_at is not None and (
+                self._monotonic() - self._built_at < self._ttl_s
+            )
+
+    def replace(self, rows: Mapping[str, list[tuple[str, str]]], read_at: float) -> None:
+        with self._lock:
+            self._rows = dict(rows)
+            self._built_at = read_at
+
+    def row_ids(self, keys: Iterable[str]) -> dict[str, list[str]]:
+        """The padded rows holding any of ``keys``, per table (logical name)."""
+        with self._lock:
+            found: dict[str, list[str]] = {}
+            for key in keys:
+                for table, row_id in self._rows.get(key, ()):
+                    found.setdefault(table, []).append(row_id)
+            return found
+
+
 class DataverseCrmRecords:
-    def __init__(self, client: DataverseClient, tables: Sequence[CrmTable] = TABLES) -> None:
+    def __init__(
+        self, client: DataverseClient, tables: Sequence[CrmTable] = TABLES,
+        padded: PaddedIndex | None = None,
+    ) -> None:
         self._client = client
         self._tables = tuple(tables)
+        self._padded = padded or PaddedIndex()
 
     def find_by_email_keys(self, email_keys: Collection[str]) -> list[RecordValue]:
         keys = _checked_keys(email_keys)
@@ -61,14 +115,36 @@ class DataverseCrmRecords:
                 table.entity_set, EMAIL_COLUMN, sorted(keys), select=table.select
             ):
                 plan.append((table, query))
-            plan.append((table, Query(table.entity_set, table.select, PADDED_FILTER)))
+        # Read before the index is, so a row padded meanwhile is read again at the next refresh.
+        read_at = self._padded.now()
+        refresh = not self._padded.is_fresh()
+        refresh_from = len(plan)
+        if refresh:
+            plan += [(table, Query(table.entity_set, table.select, PADDED_FILTER))
+                     for table in self._tables]
+        else:
+            plan += self._padded_row_queries(keys)
         absent_ok = {table.entity_set for table in self._tables if table.optional}
         answers = self._client.read_batch([query for _, query in plan], absent_ok=absent_ok)
+        if refresh:
+            self._padded.replace(_padded_rows(plan[refresh_from:], answers[refresh_from:]),
+                                 read_at)
         found: dict[tuple[str, str], RecordValue] = {}
         for (table, _), rows in zip(plan, answers, strict=True):
             for record in _records(table, rows, keys):
                 found[(record.table, record.row_id)] = record
         return list(found.values())
+
+    def _padded_row_queries(self, keys: Iterable[str]) -> list[tuple[CrmTable, Query]]:
+        """``In`` on the primary key of the padded rows that hold one of ``keys``."""
+        row_ids = self._padded.row_ids(keys)
+        plan: list[tuple[CrmTable, Query]] = []
+        for table in self._tables:
+            ids = sorted(set(row_ids.get(table.logical_name, ())))
+            if ids:
+                plan += [(table, query) for query in self._client.where_in_queries(
+                    table.entity_set, table.primary_key, ids, select=table.select)]
+        return plan
 
     def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
         per_table = _per_table(updates)  # validates everything before the first write
@@ -84,6 +160,18 @@ class DataverseCrmRecords:
                 table.entity_set, table.logical_name, table.primary_key, rows
             )
             logger.info("opt-in type written to %d %s rows", len(rows), table.logical_name)
+
+
+def _padded_rows(
+    plan: Sequence[tuple[CrmTable, Query]], answers: Sequence[Sequence[dict[str, Any]]]
+) -> dict[str, list[tuple[str, str]]]:
+    rows: dict[str, list[tuple[str, str]]] = {}
+    for (table, _), table_rows in zip(plan, answers, strict=True):
+        for row in table_rows:
+            key = match_key(row.get(EMAIL_COLUMN))
+            if isinstance(key, str):
+                rows.setdefault(key, []).append((table.logical_name, str(row[table.primary_key])))
+    return rows
 
 
 def _checked_keys(email_keys: Collection[str]) -> set[str]:

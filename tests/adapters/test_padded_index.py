@@ -1,0 +1,102 @@
+"""Padded addresses are found through an index read with the lookups, not on every lookup."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from emulators.cluster import EmulatorCluster
+from shared.adapters.dataverse import DataverseClient, Query
+from shared.adapters.dataverse_records import (
+    PADDED_FILTER,
+    PADDED_INDEX_TTL_S,
+    DataverseCrmRecords,
+    PaddedIndex,
+)
+from shared.adapters.http_policy import RetryPolicy
+from shared.config import DataverseSettings, HttpSettings
+from tests.adapters.conftest import admin
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class SpyClient(DataverseClient):
+    """Records the filters of every batched read."""
+
+    filters: list[list[str | None]]
+
+    def read_batch(
+        self, queries: Sequence[Query], *, absent_ok: Any = ()
+    ) -> list[list[dict[str, Any]]]:
+        self.filters.append([query.filter for query in queries])
+        return super().read_batch(queries, absent_ok=absent_ok)
+
+
+def _contact(email: str) -> dict[str, Any]:
+    return {"contactid": str(uuid.uuid4()), "emailaddress1": email, "lastname": "Test"}
+
+
+def _requests(cluster: EmulatorCluster) -> int:
+    return int(admin(cluster, "dataverse", "GET", "stats")["requests"])
+
+
+@pytest.fixture
+def spy(
+    dataverse_settings: DataverseSettings, http: HttpSettings, app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> SpyClient:
+    client = SpyClient(dataverse_settings, http, app_token, policy=fast_policy)
+    client.filters = []
+    client.who_am_i()
+    return client
+
+
+def test_padded_rows_are_read_once_then_found_by_id_until_the_index_is_stale(
+    cluster: EmulatorCluster, spy: SpyClient
+) -> None:
+    clock = ManualClock()
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=clock))
+    first, other = _contact("  first@example.com"), _contact("other@example.com ")
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [first, other]}})
+
+    assert [r.row_id for r in records.find_by_email_keys(["first@example.com"])] == [
+        first["contactid"]]
+    assert spy.filters[-1].count(PADDED_FILTER) == 3  # one per table: the index is built
+
+    before = _requests(cluster)
+    found = records.find_by_email_keys(["other@example.com", "nobody@example.com"])
+    assert [r.row_id for r in found] == [other["contactid"]]
+    assert _requests(cluster) - before == 1  # still one $batch
+    assert PADDED_FILTER not in spy.filters[-1]
+
+    # A row padded after the index was read is missed until the index is stale ...
+    late = _contact(" late@example.com")
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [late]}})
+    assert records.find_by_email_keys(["late@example.com"]) == []
+    # ... and found from the next refresh on.
+    clock.now += PADDED_INDEX_TTL_S
+    assert [r.row_id for r in records.find_by_email_keys(["late@example.com"])] == [
+        late["contactid"]]
+    assert PADDED_FILTER in spy.filters[-1]
+
+
+def test_values_come_from_the_lookup_not_from_the_index(
+    cluster: EmulatorCluster, spy: SpyClient
+) -> None:
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=ManualClock()))
+    row = _contact(" value@example.com")
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [row]}})
+    assert [r.opt_in for r in records.find_by_email_keys(["value@example.com"])] == [None]
+    row["ec_optintype"] = 100000002
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [row]}})
+    found = records.find_by_email_keys(["value@example.com"])
+    assert [int(r.opt_in) for r in found if r.opt_in is not None] == [100000002]
