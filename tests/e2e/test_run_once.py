@@ -1,0 +1,31 @@
+"""``make run ONCE=1``: one opt-in sync per demo account, a report on stdout and in JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from devtools import run_local
+
+
+def test_run_once_reports_every_account_and_exits_zero(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    code = run_local.main(["--once", "--settings", "local.settings.sample.json",
+                           "--contacts", "300", "--run-dir", str(tmp_path)])
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert code == 0, report
+    assert report["ok"] is True
+    assert [a["email_account"] for a in report["accounts"]] == ["Brand 1", "Brand 2"]
+    for account in report["accounts"]:
+        assert account["runs"] == 1 and account["unfinished_runs"] == 0
+        assert account["records_read"] > 0 and account["batches"] > 0
+    total = report["total"]
+    assert sum(total["changed"].values()) > 0
+    assert total["records_read"] == sum(a["records_read"] for a in report["accounts"])
+    assert report["requests"]["dotdigital"] > 0 and report["requests"]["dataverse"] > 0
+    assert report["dead_lettered"] == 0
+    out = capsys.readouterr().out
+    assert "Brand 1" in out and "TOTAL" in out and "result: OK" in out
