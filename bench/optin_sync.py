@@ -116,7 +116,8 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         request_ms=args.request_ms, per_record_read_ms=args.read_ms,
         per_record_write_ms=args.write_ms, bulk_per_record_write_ms=args.bulk_write_ms)
     options = StackOptions(contacts=args.contacts, accounts=args.accounts, seed=args.seed,
-                           timer_schedule=args.timer_schedule)
+                           timer_schedule=args.timer_schedule,
+                           extra_settings=dict(item.split("=", 1) for item in args.set))
     with ProcessStack(work_dir, options) as stack:
         stack.admin("dataverse", "POST", "config", {
             "service_protection": limits.as_config(), "cost_model": cost.as_config()})
@@ -192,10 +193,14 @@ def main(argv: list[str] | None = None) -> int:
                         default=DEFAULT_COST.bulk_per_record_write_ms)
     parser.add_argument("--timer-schedule", default="*/5 * * * * *")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds")
+    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
+                        help="an app setting for the connector (repeatable)")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     args = parser.parse_args(argv)
     if args.contacts < 50 or args.accounts < 1 or args.scale <= 0:
         parser.error("--contacts must be >= 50, --accounts >= 1, --scale > 0")
+    if any("=" not in item for item in args.set):
+        parser.error("--set expects SETTING=VALUE")
     if args.keep:
         figures = run_benchmark(args, Path(args.keep))
     else:
