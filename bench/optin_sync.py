@@ -93,7 +93,7 @@ def ceiling_records_per_second(limits: Protection, cost: CostModel) -> dict[str,
             "ceiling": min(by_execution, by_requests, by_concurrency)}
 
 
-def _runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
+def runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
     schedules = stack.optin_schedules()
     done = [row for row in schedules
             if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
@@ -128,7 +128,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         started = time.monotonic()
         stack.start_connector()
         deadline = started + args.timeout
-        while not _runs_complete(stack, store, args.accounts):
+        while not runs_complete(stack, store, args.accounts):
             if stack.connector is not None and stack.connector.poll() is not None:
                 raise SystemExit(f"the connector exited early; see {work_dir}/connector.log")
             if time.monotonic() > deadline:

@@ -69,6 +69,7 @@ class PaddedIndex:
         self._ttl_s = ttl_s
         self._monotonic = monotonic
         self._lock = threading.Lock()
+        self.refreshing = threading.Lock()  # held by the lookup that reads the padded rows
         self._built_at: float | None = None
         self._rows: dict[str, list[tuple[str, str]]] = {}
 
@@ -109,6 +110,14 @@ class DataverseCrmRecords:
         keys = _checked_keys(email_keys)
         if not keys:
             return []
+        if self._padded.is_fresh():
+            return self._lookup(keys, refresh=False)
+        # One refresh at a time: the sessions that find the index stale together wait for the
+        # first one's lookup instead of all reading every padded row.
+        with self._padded.refreshing:
+            return self._lookup(keys, refresh=not self._padded.is_fresh())
+
+    def _lookup(self, keys: set[str], *, refresh: bool) -> list[RecordValue]:
         plan: list[tuple[CrmTable, Query]] = []
         for table in self._tables:
             for query in self._client.where_in_queries(
@@ -117,7 +126,6 @@ class DataverseCrmRecords:
                 plan.append((table, query))
         # Read before the index is, so a row padded meanwhile is read again at the next refresh.
         read_at = self._padded.now()
-        refresh = not self._padded.is_fresh()
         refresh_from = len(plan)
         if refresh:
             plan += [(table, Query(table.entity_set, table.select, PADDED_FILTER))

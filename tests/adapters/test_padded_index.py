@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -100,3 +101,24 @@ def test_values_come_from_the_lookup_not_from_the_index(
     admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [row]}})
     found = records.find_by_email_keys(["value@example.com"])
     assert [int(r.opt_in) for r in found if r.opt_in is not None] == [100000002]
+
+
+def test_sessions_finding_the_index_stale_together_read_the_padded_rows_once(
+    cluster: EmulatorCluster, spy: SpyClient
+) -> None:
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=ManualClock()))
+    rows = [_contact(f" s{i}@example.com") for i in range(4)]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": rows}})
+    results: dict[int, list[str]] = {}
+
+    def look_up(index: int) -> None:
+        found = records.find_by_email_keys([f"s{index}@example.com"])
+        results[index] = [r.row_id for r in found]
+
+    threads = [threading.Thread(target=look_up, args=(i,)) for i in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert results == {i: [rows[i]["contactid"]] for i in range(4)}
+    assert sum(filters.count(PADDED_FILTER) for filters in spy.filters) == 3  # one refresh

@@ -1,0 +1,210 @@
+"""Kill the connector at random points of an opt-in sync, restart it, and check it converges.
+
+``python -m bench.kill_trials --trials 10 [--contacts 5000] [--accounts 3] [--rng-seed 7]``
+
+First a fault-free run of the data set records the final ``ec_optintype`` of every contact, lead
+and account and how long the sync takes. Then each trial syncs the same data set on fresh
+emulators, Azurite and queues, SIGKILLs the connector after a random delay (seeded RNG) and
+starts it again, until the sync completes. After every kill, with the connector dead and the
+state frozen, it checks that no watermark is ahead of data that is durably handed on: every run
+whose window the watermark covers has finished publishing, and each of its batches is either
+marked applied in the state store or still on the queue (or its dead letters). At the end every
+record's opt-in type must equal the fault-free run's. Prints a JSON summary and exits 1 on any
+violation or divergence.
+
+The queue lock is short (``--lock-duration``) so deliveries held by a killed process come back
+quickly, and the reader flushes after every page so kills also land between its checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
+from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
+from shared.adapters.local_queue import DB_FILE, LocalQueueStore
+from shared.entrypoints.messages import OptInBatch, decode_as
+
+TABLES = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}
+POLL_S = 0.2
+MAX_KILLS_PER_TRIAL = 5
+FIRST_UP_S = 1.0  # the connector does nothing before it has imported the app
+
+
+@dataclass
+class Trial:
+    kills: int = 0
+    violations: list[str] = field(default_factory=list)
+    converged: bool = False
+    differences: int = 0
+    seconds: float = 0.0
+
+
+def _options(args: argparse.Namespace) -> StackOptions:
+    return StackOptions(
+        contacts=args.contacts, accounts=args.accounts, seed=args.seed,
+        timer_schedule="* * * * * *",
+        # One page per flush: the reader checkpoints often, so kills land between checkpoints.
+        extra_settings={"OPTIN_PAGES_PER_FLUSH": "1",
+                        "OPTIN_MAX_DELIVERY_COUNT": str(args.max_delivery_count)},
+    )
+
+
+@contextmanager
+def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
+    with ProcessStack(work_dir, _options(args)) as stack:
+        stack.admin("dataverse", "POST", "config", {
+            "service_protection": Protection(args.scale).as_config(),
+            "cost_model": DEFAULT_COST.as_config()})
+        stack.request_sync_now()
+        yield stack
+
+
+def opt_in_values(stack: ProcessStack) -> dict[str, Any]:
+    return {f"{table}:{row[key]}": row.get("ec_optintype")
+            for table, key in TABLES.items() for row in stack.rows(table)}
+
+
+def watermark_violations(stack: ProcessStack, store: LocalQueueStore) -> list[str]:
+    """Runs covered by a watermark whose batches are neither applied nor on the queue."""
+    rows = stack.state_rows()
+    queued = set()
+    for body in _all_messages(store):
+        message = decode_as(OptInBatch, body)
+        queued.add((message.account, message.run_id, message.batch))
+    partitions: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        partitions.setdefault(row["PartitionKey"], {})[row["RowKey"]] = row
+    problems = []
+    for partition, by_key in partitions.items():
+        account, _, sync_type = partition.partition("|")
+        watermark = by_key.get("watermark")
+        if sync_type != "ContactOptIn" or watermark is None:
+            continue
+        covered = [(key, row) for key, row in by_key.items()
+                   if key.startswith("run|") and "|batch|" not in key
+                   and row["Until"] <= watermark["Value"]]
+        if not any(row["Until"] == watermark["Value"] for _, row in covered):
+            problems.append(f"{partition}: no run ends at the watermark {watermark['Value']}")
+        for key, run in covered:
+            run_id = key.removeprefix("run|")
+            if run["Status"] == "publishing":
+                problems.append(f"{partition} run {run_id}: watermark moved before publishing "
+                                "finished")
+            for batch in range(int(run["BatchesPublished"])):
+                applied = f"{key}|batch|{batch:07d}" in by_key
+                if not applied and (account, run_id, batch) not in queued:
+                    problems.append(f"{partition} run {run_id}: batch {batch} is behind the "
+                                    "watermark but neither applied nor queued")
+    return problems
+
+
+def _all_messages(store: LocalQueueStore) -> list[bytes]:
+    """Bodies of every message on the opt-in queue, dead letters included (read-only)."""
+    path = store.directory / DB_FILE
+    with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
+        return [bytes(body) for (body,) in
+                db.execute("SELECT body FROM messages WHERE queue = ?", (OPTIN_QUEUE,))]
+
+
+def _wait_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int,
+                   timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if runs_complete(stack, store, accounts):
+            return True
+        time.sleep(POLL_S)
+    return False
+
+
+def reference_run(args: argparse.Namespace, work_dir: Path) -> tuple[dict[str, Any], float]:
+    with _stack(args, work_dir) as stack:
+        store = LocalQueueStore(stack.queue_dir)
+        started = time.monotonic()
+        stack.start_connector(lock_duration_s=args.lock_duration)
+        if not _wait_complete(stack, store, args.accounts, args.timeout):
+            raise SystemExit("the fault-free run did not complete")
+        seconds = time.monotonic() - started
+        stack.stop_connector()
+        return opt_in_values(stack), seconds
+
+
+def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
+              reference: dict[str, Any], sync_seconds: float) -> Trial:
+    trial = Trial()
+    started = time.monotonic()
+    with _stack(args, work_dir) as stack:
+        store = LocalQueueStore(stack.queue_dir)
+        while True:
+            stack.start_connector(lock_duration_s=args.lock_duration)
+            if trial.kills >= MAX_KILLS_PER_TRIAL:
+                break
+            delay = rng.uniform(FIRST_UP_S, FIRST_UP_S + sync_seconds)
+            if _wait_complete(stack, store, args.accounts, delay):
+                break
+            stack.kill_connector()
+            trial.kills += 1
+            trial.violations += watermark_violations(stack, store)
+        if not _wait_complete(stack, store, args.accounts, args.timeout):
+            trial.violations.append("the sync did not complete after the last restart")
+        stack.stop_connector()
+        trial.violations += watermark_violations(stack, store)
+        if store.counts(OPTIN_QUEUE).dead_lettered:
+            trial.violations.append("batches were dead-lettered")
+        final = opt_in_values(stack)
+    trial.differences = sum(1 for key in reference.keys() | final.keys()
+                            if reference.get(key) != final.get(key))
+    trial.converged = trial.differences == 0 and not trial.violations
+    trial.seconds = round(time.monotonic() - started, 1)
+    return trial
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.kill_trials", description=__doc__)
+    parser.add_argument("--trials", type=int, default=10)
+    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--accounts", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=1, help="data set seed")
+    parser.add_argument("--rng-seed", type=int, default=7, help="seed of the kill points")
+    parser.add_argument("--scale", type=float, default=60.0)
+    parser.add_argument("--lock-duration", type=float, default=2.0, help="seconds")
+    parser.add_argument("--max-delivery-count", type=int, default=10)
+    parser.add_argument("--timeout", type=float, default=300.0, help="seconds per sync")
+    parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
+    args = parser.parse_args(argv)
+    if args.trials < 1 or args.contacts < 50 or args.lock_duration <= 0:
+        parser.error("--trials >= 1, --contacts >= 50 and --lock-duration > 0 are required")
+    started = time.monotonic()
+    rng = random.Random(args.rng_seed)
+    with tempfile.TemporaryDirectory(prefix="kill-trials-") as temporary:
+        root = Path(args.keep or temporary)
+        reference, sync_seconds = reference_run(args, root / "reference")
+        trials = [run_trial(args, root / f"trial-{index}", rng, reference, sync_seconds)
+                  for index in range(args.trials)]
+    summary = {
+        "trials": len(trials),
+        "kills": sum(t.kills for t in trials),
+        "all_converged": all(t.converged for t in trials),
+        "seconds": round(time.monotonic() - started, 1),
+        "records": len(reference),
+        "fault_free_sync_seconds": round(sync_seconds, 1),
+        "per_trial": [{"kills": t.kills, "converged": t.converged, "differences": t.differences,
+                       "violations": t.violations[:5], "seconds": t.seconds} for t in trials],
+    }
+    print(json.dumps(summary, indent=2))
+    return 0 if summary["all_converged"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
