@@ -1,15 +1,15 @@
 """Contacts, leads and accounts by email address, and their opt-in types (the ``CrmRecords`` port).
 
 A lookup is one ``$batch``: per table, ``In`` queries on ``emailaddress1`` (Dataverse compares
-case-insensitively), and for addresses stored with leading or trailing spaces, which ``In``
-cannot match because the service does not trim, ``In`` queries on the primary keys of the padded
-rows the batch's addresses name. Which rows are padded comes from a ``PaddedIndex`` of
-(match key → rows), read with the lookups themselves (the padded filter, in the same ``$batch``)
-when it is older than ``PADDED_INDEX_TTL_S``. Reading every padded row on every lookup instead
-made each batch read about 4% of every table: at 200,000 contacts that was most of the
-service-protection execution budget. The price: a row whose address becomes padded is missed
-until the next refresh (at most ``PADDED_INDEX_TTL_S``); a row that stops being padded is found by
-the ``In`` on its address. Current values always come from the lookup, never from the index.
+case-insensitively). Addresses stored with leading or trailing spaces are not matched by their
+trimmed form, because the service does not trim; they are asked for as stored, in the same
+``In`` lists. Which stored forms exist comes from a ``PaddedIndex`` (match key → table and stored
+address), read with the lookups themselves (the padded filter, in the same ``$batch``) when it is
+older than ``PADDED_INDEX_TTL_S``. Reading every padded row on every lookup instead made each
+batch read about 4% of every table: at 200,000 contacts that was most of the service-protection
+execution budget. The price: a row whose address becomes padded is missed until the next refresh
+(at most ``PADDED_INDEX_TTL_S``); a row that stops being padded is found by its trimmed address.
+Current values always come from the lookup, never from the index.
 Writes are one ``UpdateMultiple`` per table per 1000 rows.
 """
 
@@ -58,7 +58,7 @@ _BY_NAME = {table.logical_name: table for table in TABLES}
 
 
 class PaddedIndex:
-    """Rows whose stored address has surrounding spaces: match key → (table, row id).
+    """Addresses stored with surrounding spaces: match key → (table, address as stored).
 
     Shared by the threads of one process (the applier's sessions); a refresh replaces it whole.
     """
@@ -87,13 +87,13 @@ class PaddedIndex:
             self._rows = dict(rows)
             self._built_at = read_at
 
-    def row_ids(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        """The padded rows holding any of ``keys``, per table (logical name)."""
+    def stored_forms(self, keys: Iterable[str]) -> dict[str, set[str]]:
+        """The padded addresses, as stored, of any of ``keys``, per table (logical name)."""
         with self._lock:
-            found: dict[str, list[str]] = {}
+            found: dict[str, set[str]] = {}
             for key in keys:
-                for table, row_id in self._rows.get(key, ()):
-                    found.setdefault(table, []).append(row_id)
+                for table, stored in self._rows.get(key, ()):
+                    found.setdefault(table, set()).add(stored)
             return found
 
 
@@ -118,20 +118,20 @@ class DataverseCrmRecords:
             return self._lookup(keys, refresh=not self._padded.is_fresh())
 
     def _lookup(self, keys: set[str], *, refresh: bool) -> list[RecordValue]:
-        plan: list[tuple[CrmTable, Query]] = []
-        for table in self._tables:
-            for query in self._client.where_in_queries(
-                table.entity_set, EMAIL_COLUMN, sorted(keys), select=table.select
-            ):
-                plan.append((table, query))
         # Read before the index is, so a row padded meanwhile is read again at the next refresh.
         read_at = self._padded.now()
+        stored = {} if refresh else self._padded.stored_forms(keys)
+        plan: list[tuple[CrmTable, Query]] = []
+        for table in self._tables:
+            values = sorted(keys | stored.get(table.logical_name, set()))
+            for query in self._client.where_in_queries(
+                table.entity_set, EMAIL_COLUMN, values, select=table.select
+            ):
+                plan.append((table, query))
         refresh_from = len(plan)
         if refresh:
             plan += [(table, Query(table.entity_set, table.select, PADDED_FILTER))
                      for table in self._tables]
-        else:
-            plan += self._padded_row_queries(keys)
         absent_ok = {table.entity_set for table in self._tables if table.optional}
         answers = self._client.read_batch([query for _, query in plan], absent_ok=absent_ok)
         if refresh:
@@ -142,17 +142,6 @@ class DataverseCrmRecords:
             for record in _records(table, rows, keys):
                 found[(record.table, record.row_id)] = record
         return list(found.values())
-
-    def _padded_row_queries(self, keys: Iterable[str]) -> list[tuple[CrmTable, Query]]:
-        """``In`` on the primary key of the padded rows that hold one of ``keys``."""
-        row_ids = self._padded.row_ids(keys)
-        plan: list[tuple[CrmTable, Query]] = []
-        for table in self._tables:
-            ids = sorted(set(row_ids.get(table.logical_name, ())))
-            if ids:
-                plan += [(table, query) for query in self._client.where_in_queries(
-                    table.entity_set, table.primary_key, ids, select=table.select)]
-        return plan
 
     def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
         per_table = _per_table(updates)  # validates everything before the first write
@@ -178,7 +167,7 @@ def _padded_rows(
         for row in table_rows:
             key = match_key(row.get(EMAIL_COLUMN))
             if isinstance(key, str):
-                rows.setdefault(key, []).append((table.logical_name, str(row[table.primary_key])))
+                rows.setdefault(key, []).append((table.logical_name, str(row[EMAIL_COLUMN])))
     return rows
 
 

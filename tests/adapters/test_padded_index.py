@@ -61,7 +61,7 @@ def spy(
     return client
 
 
-def test_padded_rows_are_read_once_then_found_by_id_until_the_index_is_stale(
+def test_padded_rows_are_read_once_then_asked_for_as_stored_until_the_index_is_stale(
     cluster: EmulatorCluster, spy: SpyClient
 ) -> None:
     clock = ManualClock()
