@@ -5,6 +5,8 @@ response or a typed error (``classify``), and retries what is safe to repeat und
 ``RetryPolicy``: capped exponential backoff with jitter that honours ``Retry-After`` and
 dotdigital's ``X-RateLimit-Reset``. When the server asks for a longer wait than a function may
 hold, it raises ``WaitTooLong`` instead of sleeping, so the work goes back to the queue.
+``ServiceCaller`` adds a ``ThrottleGate``: once the service throttles one request, the process's
+other new requests to it wait out the same ``Retry-After`` instead of being refused in turn.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 
 import requests
 
+from shared.adapters.throttle_gate import ThrottleGate
 from shared.config import HttpSettings
 from shared.errors import (
     AuthFailed,
@@ -272,6 +275,7 @@ class ServiceCaller:
         session: requests.Session | None = None,
         policy: RetryPolicy | None = None,
         stats: CallStats | None = None,
+        gate: ThrottleGate | None = None,
     ) -> None:
         self.system = system
         self.http = http
@@ -280,6 +284,7 @@ class ServiceCaller:
             max_attempts=http.max_attempts, max_wait_s=http.max_wait_s
         )
         self.stats = stats or CallStats()
+        self.gate = gate or ThrottleGate(sleep=self.policy.sleep)
 
     def send(
         self,
@@ -292,6 +297,7 @@ class ServiceCaller:
         **kwargs: Any,
     ) -> requests.Response:
         """``send`` with this service's settings; see there for what is retried."""
+        self.gate.wait()
         return send(
             self.session,
             method,
@@ -304,5 +310,10 @@ class ServiceCaller:
             idempotent=idempotent,
             stats=self.stats,
             pass_statuses=pass_statuses,
+            on_retry=self._on_retry,
             **kwargs,
         )
+
+    def _on_retry(self, error: IntegrationError, attempt: int, delay_s: float) -> None:
+        if isinstance(error, RateLimited):
+            self.gate.close_for(delay_s)
