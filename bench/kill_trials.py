@@ -33,6 +33,7 @@ from typing import Any
 
 from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
 from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
+from shared.adapters import table_codec as codec
 from shared.adapters.local_queue import DB_FILE, LocalQueueStore
 from shared.entrypoints.messages import OptInBatch, decode_as
 
@@ -102,7 +103,7 @@ def watermark_violations(stack: ProcessStack, store: LocalQueueStore) -> list[st
             if run["Status"] == "publishing":
                 problems.append(f"{partition} run {run_id}: watermark moved before publishing "
                                 "finished")
-            for batch in range(int(run["BatchesPublished"])):
+            for batch in range(codec.read_int(run, "BatchesPublished")):
                 applied = f"{key}|batch|{batch:07d}" in by_key
                 if not applied and (account, run_id, batch) not in queued:
                     problems.append(f"{partition} run {run_id}: batch {batch} is behind the "
