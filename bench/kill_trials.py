@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
 from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
@@ -77,9 +77,13 @@ def opt_in_values(stack: ProcessStack) -> dict[str, Any]:
             for table, key in TABLES.items() for row in stack.rows(table)}
 
 
-def watermark_violations(stack: ProcessStack, store: LocalQueueStore) -> list[str]:
+class StateRows(Protocol):
+    def state_rows(self) -> list[dict[str, Any]]: ...
+
+
+def watermark_violations(state: StateRows, store: LocalQueueStore) -> list[str]:
     """Runs covered by a watermark whose batches are neither applied nor on the queue."""
-    rows = stack.state_rows()
+    rows = state.state_rows()
     queued = set()
     for body in _all_messages(store):
         message = decode_as(OptInBatch, body)
