@@ -155,7 +155,9 @@ def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
             stack.start_connector(lock_duration_s=args.lock_duration)
             if trial.kills >= MAX_KILLS_PER_TRIAL:
                 break
-            delay = rng.uniform(FIRST_UP_S, FIRST_UP_S + sync_seconds)
+            # Within the fault-free sync's time: a restarted connector has less left to do, so
+            # later kills may come after it finished, which ends the trial.
+            delay = rng.uniform(FIRST_UP_S, max(FIRST_UP_S + 0.5, 0.9 * sync_seconds))
             if _wait_complete(stack, store, args.accounts, delay):
                 break
             stack.kill_connector()
