@@ -316,4 +316,8 @@ class ServiceCaller:
 
     def _on_retry(self, error: IntegrationError, attempt: int, delay_s: float) -> None:
         if isinstance(error, RateLimited):
-            self.gate.close_for(delay_s)
+            # What the service asked for, without the throttled request's own jitter. Holding
+            # the others costs some throughput (Retry-After is rounded up to whole seconds: at
+            # 200,000 contacts efficiency 0.70 against 0.77 without the gate) for a third fewer
+            # refused requests; half the wait spared none of them.
+            self.gate.close_for(min(delay_s, error.retry_after_s or delay_s))
