@@ -1,6 +1,6 @@
 """Kill the connector at random points of an opt-in sync, restart it, and check it converges.
 
-``python -m bench.kill_trials --trials 10 [--contacts 5000] [--accounts 3] [--rng-seed 7]``
+``python -m bench.kill_trials --trials 10 [--contacts 3000] [--accounts 3] [--rng-seed 7]``
 
 First a fault-free run of the data set records the final ``ec_optintype`` of every contact, lead
 and account and how long the sync takes. Then each trial syncs the same data set on fresh
@@ -180,7 +180,7 @@ def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kill_trials", description=__doc__)
     parser.add_argument("--trials", type=int, default=10)
-    parser.add_argument("--contacts", type=int, default=5000)
+    parser.add_argument("--contacts", type=int, default=3000)
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1, help="data set seed")
     parser.add_argument("--rng-seed", type=int, default=7, help="seed of the kill points")
