@@ -92,50 +92,79 @@ def _boundary_of(content_type: str) -> str:
     return match.group(1)
 
 
-def _split_parts(text: str, boundary: str) -> list[str]:
-    parts: list[str] = []
-    for chunk in text.split(f"--{boundary}")[1:]:
-        if chunk.startswith("--"):
-            break
-        parts.append(chunk.lstrip("\r\n"))
-    return parts
-
-
-def _split_head(text: str) -> tuple[dict[str, str], str]:
-    head, _, rest = text.replace("\r\n", "\n").partition("\n\n")
+def _headers(head: str) -> dict[str, str]:
     headers: dict[str, str] = {}
-    for line in head.split("\n"):
+    for line in head.replace("\r\n", "\n").split("\n"):
         name, sep, value = line.partition(":")
         if sep:
             headers[name.strip().lower()] = value.strip()
-    return headers, rest
+    return headers
+
+
+def _blank_line(text: str, start: int, stop: int) -> tuple[int, int]:
+    """Where the head that starts at ``start`` ends and what follows the blank line begins."""
+    found = [(at, at + len(mark)) for mark in ("\r\n\r\n", "\n\n", "\n\r\n")
+             if (at := text.find(mark, start, stop)) >= 0]
+    return min(found) if found else (stop, stop)
 
 
 def parse_batch_response(content_type: str, body: bytes) -> list[BatchPartResult]:
-    """Every operation's result in order, change-set parts flattened."""
+    """Every operation's result in order, change-set parts flattened.
+
+    Parts are read in place by offset and each JSON body is parsed straight from the decoded
+    text: a lookup answer holds thousands of rows, and copying it part by part (split, strip,
+    line-ending rewrites) kept several copies alive at once in every applier session.
+    """
+    return _parse_parts(body.decode("utf-8"), _boundary_of(content_type))
+
+
+def _parse_parts(text: str, boundary: str) -> list[BatchPartResult]:
     results: list[BatchPartResult] = []
-    for part in _split_parts(body.decode("utf-8"), _boundary_of(content_type)):
-        part_headers, payload = _split_head(part)
-        inner_type = part_headers.get("content-type", "")
-        if inner_type.lower().startswith("multipart/mixed"):
-            results += parse_batch_response(inner_type, payload.encode("utf-8"))
-            continue
-        status_line, _, http_rest = payload.partition("\n")
-        pieces = status_line.split(" ", 2)
-        if len(pieces) < 2 or not pieces[1].isdigit():
-            raise ValueError(f"unreadable batch part status line {status_line.strip()!r}")
-        headers, text = _split_head(http_rest)
-        text = text.strip()
-        parsed: Any = None
-        if text:
-            try:
-                parsed = json.loads(text)
-            except ValueError:
-                parsed = text
-        results.append(
-            BatchPartResult(
-                status=int(pieces[1]), headers=headers, body=parsed,
-                content_id=part_headers.get("content-id"),
-            )
-        )
+    delimiter = f"--{boundary}"
+    position = text.find(delimiter)
+    while position >= 0:
+        start = position + len(delimiter)
+        if text.startswith("--", start):
+            break
+        position = text.find(delimiter, start)
+        results += _parse_part(text, start, len(text) if position < 0 else position)
     return results
+
+
+def _parse_part(text: str, start: int, stop: int) -> list[BatchPartResult]:
+    while start < stop and text[start] in "\r\n":
+        start += 1
+    head_end, payload = _blank_line(text, start, stop)
+    part_headers = _headers(text[start:head_end])
+    inner_type = part_headers.get("content-type", "")
+    if inner_type.lower().startswith("multipart/mixed"):
+        return _parse_parts(text[payload:stop], _boundary_of(inner_type))
+    line_end = text.find("\n", payload, stop)
+    line_end = stop if line_end < 0 else line_end
+    status_line = text[payload:line_end].rstrip("\r")
+    pieces = status_line.split(" ", 2)
+    if len(pieces) < 2 or not pieces[1].isdigit():
+        raise ValueError(f"unreadable batch part status line {status_line.strip()!r}")
+    headers_end, content = _blank_line(text, min(line_end + 1, stop), stop)
+    headers = _headers(text[min(line_end + 1, stop):headers_end])
+    return [BatchPartResult(
+        status=int(pieces[1]), headers=headers, body=_json_body(text, content, stop),
+        content_id=part_headers.get("content-id"),
+    )]
+
+
+def _json_body(text: str, start: int, stop: int) -> Any:
+    while start < stop and text[start].isspace():
+        start += 1
+    if start >= stop:
+        return None
+    try:
+        parsed, end = _JSON.raw_decode(text, start)
+    except ValueError:
+        parsed, end = None, -1
+    if end < 0 or end > stop or text[end:stop].strip():
+        return text[start:stop].replace("\r\n", "\n").strip()
+    return parsed
+
+
+_JSON = json.JSONDecoder()
