@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -102,6 +103,7 @@ def decode(body: bytes | str) -> QueueMessage:
         envelope = json.loads(body)
     except ValueError:
         raise MessageFormatError("message body is not JSON") from None
+    del body  # the decoded text is a copy of the whole body: free it before converting
     if not isinstance(envelope, dict):
         raise MessageFormatError("message body is not a JSON object")
     schema = envelope.get("schema")
@@ -169,12 +171,23 @@ def _optin_v1_body(message: OptInBatch) -> dict[str, Any]:
 
 def _decode_optin_v1(fields: _Fields) -> OptInBatch:
     items = []
-    for index, raw in enumerate(fields.array("items")):
+    raw_items = fields.array("items")
+    # A reader stamps a whole run with one time and there are four type names: share them
+    # instead of holding one datetime and one string per item.
+    times: dict[str, datetime] = {}
+    for index, raw in enumerate(raw_items):
         item = fields.nested(f"items[{index}]", raw)
+        stamp = raw.get("modified")
+        modified = times.get(stamp) if isinstance(stamp, str) else None
+        if modified is None:
+            modified = item.timestamp("modified")
+            times[stamp] = modified
         items.append(OptInChange(
-            email=item.text("email"), opt_in_type=item.text("opt_in_type"),
-            modified=item.timestamp("modified"),
+            email=item.text("email"), opt_in_type=sys.intern(item.text("opt_in_type")),
+            modified=modified,
         ))
+        # Each parsed item is dropped once converted, so a batch is never held twice.
+        raw_items[index] = None
     batch = OptInBatch(
         run_id=fields.text("run_id", required=True), account=fields.text("account", required=True),
         batch=fields.integer("batch"), items=tuple(items), dry_run=fields.flag("dry_run", False),
