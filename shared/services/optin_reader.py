@@ -165,14 +165,15 @@ class _RunInFlight:
                                dry_run=self.dry_run)
         if self.schedule.status is SyncStatus.NONE:
             mark_added_to_queue(reader.crm, self.schedule, now)
-        buffer: list[ContactOptIn] = []
+        # Routed to shards as pages arrive: the flush buffer is the shards' lists, held once.
+        buffer: dict[int, list[ContactOptIn]] = {}
         buffered_pages = 0
         finished = True
         pages = reader.platform.modified_contacts(
             self.account, cursor.since, start_skip=cursor.next_page * PAGE_SIZE
         )
         for page in pages:
-            buffer.extend(page.contacts)
+            self._route(page.contacts, buffer)
             buffered_pages += 1
             self.progress.pages += 1
             self.progress.contacts += len(page.contacts)
@@ -182,7 +183,7 @@ class _RunInFlight:
             if buffered_pages >= reader.settings.optin_pages_per_flush or out_of_time:
                 if not self._flush(buffer, buffered_pages):
                     return self._log(started)
-                buffer, buffered_pages = [], 0
+                buffer, buffered_pages = {}, 0
             if out_of_time:
                 finished = False
                 break
@@ -192,26 +193,32 @@ class _RunInFlight:
             self._finish(now)
         return self._log(started)
 
-    def _flush(self, contacts: list[ContactOptIn], pages: int) -> bool:
-        """Publish the buffered pages and move the cursor past them; False if we lost the run."""
-        reader, cursor = self.reader, self.cursor
-        by_shard: dict[int, list[ContactOptIn]] = {}
+    def _route(
+        self, contacts: Sequence[ContactOptIn], by_shard: dict[int, list[ContactOptIn]]
+    ) -> None:
+        shards = self.reader.settings.optin_shards
         for contact in contacts:
             key = match_key(contact.email)
             # Invalid addresses match nothing; shard 0's applier counts them.
-            shard = shard_of(key, reader.settings.optin_shards) if isinstance(key, str) else 0
+            shard = shard_of(key, shards) if isinstance(key, str) else 0
             by_shard.setdefault(shard, []).append(contact)
-        messages: list[OutboundMessage] = []
+
+    def _flush(self, by_shard: dict[int, list[ContactOptIn]], pages: int) -> bool:
+        """Publish the buffered pages and move the cursor past them; False if we lost the run."""
+        reader, cursor = self.reader, self.cursor
         next_batch = cursor.next_batch
         for shard in sorted(by_shard):
             encoded = reader.encode_batches(
                 run_id=cursor.run_id, account=self.account.row_id, first_batch=next_batch,
-                changes=by_shard[shard], observed_at=cursor.until, dry_run=self.dry_run,
+                changes=by_shard.pop(shard), observed_at=cursor.until, dry_run=self.dry_run,
             )
-            messages.extend(replace(m, session_id=session_for_shard(shard)) for m in encoded)
+            # Shard by shard, each shard's contacts and bodies freed once on the queue, so a
+            # flush never holds all its encoded bodies at once.
+            if encoded:
+                reader.publisher.publish(
+                    reader.queue, [replace(m, session_id=session_for_shard(shard)) for m in encoded]
+                )
             next_batch += len(encoded)
-        if messages:
-            reader.publisher.publish(reader.queue, messages)
         moved = replace(cursor, next_page=cursor.next_page + pages, next_batch=next_batch)
         try:
             saved = reader.state.save_checkpoint(self.key, moved, etag=self.etag)
