@@ -12,6 +12,7 @@ import logging
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 import requests
@@ -22,6 +23,7 @@ from shared.adapters.dataverse_batch import (
     BatchPart,
     BatchPartResult,
     build_batch,
+    iter_batch_response,
     parse_batch_response,
 )
 from shared.adapters.http_policy import CallStats, RetryPolicy, ServiceCaller, classify
@@ -173,26 +175,32 @@ class DataverseClient:
         entity set in ``absent_ok`` (a table the environment may not have, e.g. ``leads`` without
         Dynamics 365 Sales) reads as no rows; any other failed part raises its error.
         """
-        results: list[list[dict[str, Any]]] = []
+        return list(self.iter_read_batch(queries, absent_ok=absent_ok))
+
+    def iter_read_batch(
+        self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
+    ) -> Iterator[list[dict[str, Any]]]:
+        """``read_batch`` query by query: each part is parsed when its rows are asked for, so a
+        caller that converts and drops them never holds every part's rows at once."""
         for start in range(0, len(queries), MAX_BATCH_OPERATIONS):
             chunk = queries[start : start + MAX_BATCH_OPERATIONS]
             operations = [self._read_operation(query) for query in chunk]
             # continue-on-error: one absent table must not end the other reads.
-            parts = self._post_batch(operations, {"Prefer": "odata.continue-on-error"})
-            if len(parts) != len(chunk):
-                raise BadRequest(
-                    System.DATAVERSE,
-                    f"$batch answered {len(parts)} parts for {len(chunk)} reads",
-                    operation="$batch",
-                )
-            for query, part in zip(chunk, parts, strict=True):
+            parts = self._post_batch_lazily(operations, {"Prefer": "odata.continue-on-error"})
+            for answered, (query, part) in enumerate(zip_longest(chunk, parts)):
+                if query is None or part is None:
+                    answered += sum(1 for _ in parts) + (query is None)
+                    raise BadRequest(
+                        System.DATAVERSE,
+                        f"$batch answered {answered} parts for {len(chunk)} reads",
+                        operation="$batch",
+                    )
                 if part.status == 404 and query.entity_set in absent_ok:
-                    results.append([])
+                    yield []
                     continue
                 if part.status >= 400:
                     raise _part_error(part)
-                results.append(self._all_pages(query, part.body))
-        return results
+                yield self._all_pages(query, part.body)
 
     def _read_operation(self, query: Query) -> BatchOperation:
         params: list[tuple[str, str]] = [("$select", ",".join(query.select))]
@@ -323,6 +331,21 @@ class DataverseClient:
             pass_statuses=frozenset({400}),
         )
         return parse_batch_response(response.headers.get("Content-Type", ""), response.content)
+
+    def _post_batch_lazily(
+        self, operations: Sequence[BatchOperation], headers: Mapping[str, str]
+    ) -> Iterator[BatchPartResult]:
+        if len(operations) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"a $batch holds at most {MAX_BATCH_OPERATIONS} operations")
+        content_type, body = build_batch(operations)
+        response = self._send(
+            "POST", "$batch", "$batch", idempotent=True, data=body,
+            headers={"Content-Type": content_type, **headers}, pass_statuses=frozenset({400}),
+        )
+        del body
+        answer_type, content = response.headers.get("Content-Type", ""), response.content
+        del response  # the parser is left holding the answer's only reference
+        return iter_batch_response(answer_type, content)
 
 
 def _id_from_entity_header(response: requests.Response) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,11 +115,19 @@ def parse_batch_response(content_type: str, body: bytes) -> list[BatchPartResult
     text: a lookup answer holds thousands of rows, and copying it part by part (split, strip,
     line-ending rewrites) kept several copies alive at once in every applier session.
     """
-    return _parse_parts(body.decode("utf-8"), _boundary_of(content_type))
+    return list(iter_batch_response(content_type, body))
 
 
-def _parse_parts(text: str, boundary: str) -> list[BatchPartResult]:
-    results: list[BatchPartResult] = []
+def iter_batch_response(content_type: str, body: bytes) -> Iterator[BatchPartResult]:
+    """``parse_batch_response`` part by part: a part's JSON is parsed only when asked for, so
+    a caller that converts each part's rows and drops them holds one part's rows at a time."""
+    boundary = _boundary_of(content_type)
+    text = body.decode("utf-8")
+    del body  # the caller hands over the only reference: keep the text, not the bytes too
+    yield from _parse_parts(text, boundary)
+
+
+def _parse_parts(text: str, boundary: str) -> Iterator[BatchPartResult]:
     delimiter = f"--{boundary}"
     position = text.find(delimiter)
     while position >= 0:
@@ -127,8 +135,7 @@ def _parse_parts(text: str, boundary: str) -> list[BatchPartResult]:
         if text.startswith("--", start):
             break
         position = text.find(delimiter, start)
-        results += _parse_part(text, start, len(text) if position < 0 else position)
-    return results
+        yield from _parse_part(text, start, len(text) if position < 0 else position)
 
 
 def _parse_part(text: str, start: int, stop: int) -> list[BatchPartResult]:
@@ -138,7 +145,7 @@ def _parse_part(text: str, start: int, stop: int) -> list[BatchPartResult]:
     part_headers = _headers(text[start:head_end])
     inner_type = part_headers.get("content-type", "")
     if inner_type.lower().startswith("multipart/mixed"):
-        return _parse_parts(text[payload:stop], _boundary_of(inner_type))
+        return list(_parse_parts(text[payload:stop], _boundary_of(inner_type)))
     line_end = text.find("\n", payload, stop)
     line_end = stop if line_end < 0 else line_end
     status_line = text[payload:line_end].rstrip("\r")

@@ -133,14 +133,19 @@ class DataverseCrmRecords:
             plan += [(table, Query(table.entity_set, table.select, PADDED_FILTER))
                      for table in self._tables]
         absent_ok = {table.entity_set for table in self._tables if table.optional}
-        answers = self._client.read_batch([query for _, query in plan], absent_ok=absent_ok)
-        if refresh:
-            self._padded.replace(_padded_rows(plan[refresh_from:], answers[refresh_from:]),
-                                 read_at)
+        # Part by part: each part's rows become records (and padded-index entries) and are
+        # dropped before the next part is parsed, so a session holds one part's rows at a time.
+        answers = self._client.iter_read_batch([query for _, query in plan], absent_ok=absent_ok)
         found: dict[tuple[str, str], RecordValue] = {}
-        for (table, _), rows in zip(plan, answers, strict=True):
+        padded_rows: dict[str, list[tuple[str, str]]] = {}
+        for index, ((table, _), rows) in enumerate(zip(plan, answers, strict=True)):
+            if index >= refresh_from:
+                _add_padded_rows(table, rows, padded_rows)
             for record in _records(table, rows, keys):
                 found[(record.table, record.row_id)] = record
+            del rows
+        if refresh:
+            self._padded.replace(padded_rows, read_at)
         return list(found.values())
 
     def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
@@ -159,16 +164,13 @@ class DataverseCrmRecords:
             logger.info("opt-in type written to %d %s rows", len(rows), table.logical_name)
 
 
-def _padded_rows(
-    plan: Sequence[tuple[CrmTable, Query]], answers: Sequence[Sequence[dict[str, Any]]]
-) -> dict[str, list[tuple[str, str]]]:
-    rows: dict[str, list[tuple[str, str]]] = {}
-    for (table, _), table_rows in zip(plan, answers, strict=True):
-        for row in table_rows:
-            key = match_key(row.get(EMAIL_COLUMN))
-            if isinstance(key, str):
-                rows.setdefault(key, []).append((table.logical_name, str(row[EMAIL_COLUMN])))
-    return rows
+def _add_padded_rows(
+    table: CrmTable, rows: Iterable[dict[str, Any]], into: dict[str, list[tuple[str, str]]]
+) -> None:
+    for row in rows:
+        key = match_key(row.get(EMAIL_COLUMN))
+        if isinstance(key, str):
+            into.setdefault(key, []).append((table.logical_name, str(row[EMAIL_COLUMN])))
 
 
 def _checked_keys(email_keys: Collection[str]) -> set[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
@@ -35,11 +35,11 @@ class SpyClient(DataverseClient):
 
     filters: list[list[str | None]]
 
-    def read_batch(
+    def iter_read_batch(
         self, queries: Sequence[Query], *, absent_ok: Any = ()
-    ) -> list[list[dict[str, Any]]]:
+    ) -> Iterator[list[dict[str, Any]]]:
         self.filters.append([query.filter for query in queries])
-        return super().read_batch(queries, absent_ok=absent_ok)
+        return super().iter_read_batch(queries, absent_ok=absent_ok)
 
 
 def _contact(email: str) -> dict[str, Any]:
