@@ -14,8 +14,10 @@ from shared.adapters.dataverse import DataverseClient, Query
 from shared.adapters.dataverse_records import (
     PADDED_FILTER,
     PADDED_INDEX_TTL_S,
+    TABLES,
     DataverseCrmRecords,
     PaddedIndex,
+    _add_padded_rows,
 )
 from shared.adapters.http_policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
@@ -122,3 +124,18 @@ def test_sessions_finding_the_index_stale_together_read_the_padded_rows_once(
         thread.join(30)
     assert results == {i: [rows[i]["contactid"]] for i in range(4)}
     assert sum(filters.count(PADDED_FILTER) for filters in spy.filters) == 3  # one refresh
+
+
+def test_the_index_keeps_every_stored_form_per_table() -> None:
+    rows: dict[int, tuple[str, ...]] = {}
+    contacts, leads = TABLES[0], TABLES[1]
+    _add_padded_rows(contacts, [{"emailaddress1": " A@x.org"}, {"emailaddress1": "a@x.org  "}],
+                     rows)
+    _add_padded_rows(leads, [{"emailaddress1": " a@X.org "}, {"emailaddress1": "  "}], rows)
+    index = PaddedIndex()
+    index.replace(rows, read_at=0.0)
+
+    found = index.stored_forms(["a@x.org", "b@x.org"], ["contact", "lead", "account"])
+
+    assert found == {"contact": {" A@x.org", "a@x.org  "}, "lead": {" a@X.org "}}
+    assert index.stored_forms(["b@x.org"], ["contact"]) == {}
