@@ -51,6 +51,20 @@ class Query:
     page_size: int = MAX_PAGE_SIZE
 
 
+@dataclass(frozen=True, slots=True)
+class BulkUpdate:
+    """One table's rows for ``UpdateMultiple``; each row carries its primary key."""
+
+    entity_set: str
+    logical_name: str
+    primary_key: str
+    rows: Sequence[Mapping[str, Any]]
+
+    def targets(self) -> list[dict[str, Any]]:
+        kind = f"Microsoft.Dynamics.CRM.{self.logical_name}"
+        return [{"@odata.type": kind, **row} for row in self.rows]
+
+
 class DataverseClient:
     """One environment's Web API, called as the app or (with another token source) as a user."""
 
@@ -303,6 +317,60 @@ class DataverseClient:
             ]
             self.execute_batch([operations])
 
+    def update_multiple_tables(self, updates: Sequence[BulkUpdate]) -> None:
+        """Several tables' ``UpdateMultiple`` calls as one ``$batch`` request.
+
+        Each call is its own change set, so each stays all-or-nothing; the batch counts as one
+        request against the service protection limits (its execution time still counts in
+        full). A table that does not take bulk messages falls back to ``update_multiple``.
+        """
+        pending = [update for update in updates if update.rows]
+        bundled = [
+            update
+            for update in pending
+            if len(update.rows) <= BULK_CHUNK
+            and (update.entity_set, "UpdateMultiple") not in self._bulk_unsupported
+        ]
+        if len(bundled) < 2:  # one call gains nothing from a batch around it
+            bundled = []
+        rest = [update for update in pending if update not in bundled]
+        if bundled:
+            parts = [
+                [
+                    BatchOperation(
+                        "POST",
+                        self._url(f"{update.entity_set}/Microsoft.Dynamics.CRM.UpdateMultiple"),
+                        {"Targets": update.targets()},
+                    )
+                ]
+                for update in bundled
+            ]
+            results = self._post_batch(parts, headers={"Prefer": "odata.continue-on-error"})
+            if len(results) != len(bundled):
+                failed = next((r for r in results if r.status >= 400), None)
+                raise (
+                    _part_error(failed)
+                    if failed
+                    else BadRequest(
+                        System.DATAVERSE, "the $batch answer lacks parts", operation="$batch"
+                    )
+                )
+            for update, result in zip(bundled, results, strict=True):
+                if result.status < 400:
+                    continue
+                error = _part_error(result)
+                if not isinstance(error, BadRequest | NotFound) or not _UNSUPPORTED_BULK.search(
+                    error.detail
+                ):
+                    raise error
+                logger.info("UpdateMultiple unsupported on %s: using $batch", update.entity_set)
+                self._bulk_unsupported.add((update.entity_set, "UpdateMultiple"))
+                rest.append(update)
+        for update in rest:
+            self.update_multiple(
+                update.entity_set, update.logical_name, update.primary_key, update.rows
+            )
+
     def execute_batch(
         self,
         change_sets: Sequence[Sequence[BatchOperation]],
@@ -339,8 +407,13 @@ class DataverseClient:
             raise ValueError(f"a $batch holds at most {MAX_BATCH_OPERATIONS} operations")
         content_type, body = build_batch(operations)
         response = self._send(
-            "POST", "$batch", "$batch", idempotent=True, data=body,
-            headers={"Content-Type": content_type, **headers}, pass_statuses=frozenset({400}),
+            "POST",
+            "$batch",
+            "$batch",
+            idempotent=True,
+            data=body,
+            headers={"Content-Type": content_type, **headers},
+            pass_statuses=frozenset({400}),
         )
         del body
         answer_type, content = response.headers.get("Content-Type", ""), response.content

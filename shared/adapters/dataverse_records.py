@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from shared.adapters.dataverse import DataverseClient, Query
+from shared.adapters.dataverse import BulkUpdate, DataverseClient, Query
 from shared.domain.email import match_key
 from shared.domain.model import OptInType
 from shared.domain.optin import OptInUpdate, RecordValue, higher
@@ -86,9 +86,7 @@ class PaddedIndex:
 
     def is_fresh(self) -> bool:
         with self._lock:
-            return self._built_at is not None and (
-                self._monotonic() - self._built_at < self._ttl_s
-            )
+            return self._built_at is not None and (self._monotonic() - self._built_at < self._ttl_s)
 
     def replace(self, rows: dict[int, tuple[str, ...]], read_at: float) -> None:
         """Take ``rows`` (``slot`` → addresses as stored) as the index; the caller lets go."""
@@ -109,7 +107,9 @@ class PaddedIndex:
 
 class DataverseCrmRecords:
     def __init__(
-        self, client: DataverseClient, tables: Sequence[CrmTable] = TABLES,
+        self,
+        client: DataverseClient,
+        tables: Sequence[CrmTable] = TABLES,
         padded: PaddedIndex | None = None,
     ) -> None:
         self._client = client
@@ -130,8 +130,11 @@ class DataverseCrmRecords:
     def _lookup(self, keys: set[str], *, refresh: bool) -> list[RecordValue]:
         # Read before the index is, so a row padded meanwhile is read again at the next refresh.
         read_at = self._padded.now()
-        stored = {} if refresh else self._padded.stored_forms(
-            keys, [table.logical_name for table in self._tables])
+        stored = (
+            {}
+            if refresh
+            else self._padded.stored_forms(keys, [table.logical_name for table in self._tables])
+        )
         plan: list[tuple[CrmTable, Query]] = []
         for table in self._tables:
             values = sorted(keys | stored.get(table.logical_name, set()))
@@ -141,8 +144,10 @@ class DataverseCrmRecords:
                 plan.append((table, query))
         refresh_from = len(plan)
         if refresh:
-            plan += [(table, Query(table.entity_set, table.select, PADDED_FILTER))
-                     for table in self._tables]
+            plan += [
+                (table, Query(table.entity_set, table.select, PADDED_FILTER))
+                for table in self._tables
+            ]
         absent_ok = {table.entity_set for table in self._tables if table.optional}
         # Part by part: each part's rows become records (and padded-index entries) and are
         # dropped before the next part is parsed, so a session holds one part's rows at a time.
@@ -161,18 +166,23 @@ class DataverseCrmRecords:
 
     def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
         per_table = _per_table(updates)  # validates everything before the first write
-        for table in self._tables:
-            values = per_table.get(table.logical_name)
-            if not values:
-                continue
-            rows = [
-                {table.primary_key: row_id, OPT_IN_COLUMN: int(value)}
-                for row_id, value in sorted(values.items())
-            ]
-            self._client.update_multiple(
-                table.entity_set, table.logical_name, table.primary_key, rows
+        bulk = [
+            BulkUpdate(
+                table.entity_set,
+                table.logical_name,
+                table.primary_key,
+                [
+                    {table.primary_key: row_id, OPT_IN_COLUMN: int(value)}
+                    for row_id, value in sorted(per_table[table.logical_name].items())
+                ],
             )
-            logger.info("opt-in type written to %d %s rows", len(rows), table.logical_name)
+            for table in self._tables
+            if per_table.get(table.logical_name)
+        ]
+        # One request for every table's write: the tables' UpdateMultiple calls share a $batch.
+        self._client.update_multiple_tables(bulk)
+        for update in bulk:
+            logger.info("opt-in type written to %d %s rows", len(update.rows), update.logical_name)
 
 
 def _add_padded_rows(
@@ -200,8 +210,12 @@ def _records(table: CrmTable, rows: Iterable[dict[str, Any]], keys: set[str]) ->
         key = match_key(row.get(EMAIL_COLUMN))
         if isinstance(key, str) and key in keys:
             records.append(
-                RecordValue(table.logical_name, str(row[table.primary_key]), key,
-                            _opt_in(row.get(OPT_IN_COLUMN)))
+                RecordValue(
+                    table.logical_name,
+                    str(row[table.primary_key]),
+                    key,
+                    _opt_in(row.get(OPT_IN_COLUMN)),
+                )
             )
     return records
 

@@ -11,11 +11,11 @@ import pytest
 import requests
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.dataverse import DataverseClient
+from shared.adapters.dataverse import BulkUpdate, DataverseClient
 from shared.adapters.http_policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
 from shared.domain.email import InvalidEmail, match_key
-from shared.errors import AuthFailed, NotFound, WaitTooLong
+from shared.errors import AuthFailed, BadRequest, NotFound, WaitTooLong
 from tests.adapters.conftest import admin
 
 CRAFTED = [
@@ -288,3 +288,72 @@ def test_a_timed_out_read_is_retried(
         if admin(cluster, "dataverse", "GET", "stats")["requests"] >= impatient.stats.requests:
             break
         time.sleep(0.05)
+
+
+def _bulk(rows: list[dict[str, object]], entity_set: str = "contacts") -> BulkUpdate:
+    logical, key = {"contacts": ("contact", "contactid"), "accounts": ("account", "accountid")}[
+        entity_set
+    ]
+    return BulkUpdate(
+        entity_set, logical, key, [{key: r[key], "donotbulkemail": True} for r in rows]
+    )
+
+
+def _accounts(n: int) -> list[dict[str, object]]:
+    return [{"accountid": str(uuid.uuid4()), "name": f"A{i}"} for i in range(n)]
+
+
+@pytest.mark.exact_requests
+def test_several_tables_are_written_in_one_request(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    contacts, accounts = [_contact(f"m{i}@example.com") for i in range(30)], _accounts(20)
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "seed",
+        {"tables": {"contacts": contacts, "accounts": accounts}},
+    )
+    before = admin(cluster, "dataverse", "GET", "stats")["requests"]
+    client.update_multiple_tables([_bulk(contacts), _bulk(accounts, "accounts")])
+    assert admin(cluster, "dataverse", "GET", "stats")["requests"] - before == 1
+    written = list(
+        client.iter_rows("contacts", select=["contactid"], filter="donotbulkemail eq true")
+    )
+    assert len(written) == 30
+    written = list(
+        client.iter_rows("accounts", select=["accountid"], filter="donotbulkemail eq true")
+    )
+    assert len(written) == 20
+
+
+def test_a_table_without_bulk_support_falls_back_while_the_others_stay_bulk(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    contacts, accounts = [_contact(f"n{i}@example.com") for i in range(10)], _accounts(10)
+    admin(
+        cluster,
+        "dataverse",
+        "POST",
+        "seed",
+        {"tables": {"contacts": contacts, "accounts": accounts}},
+    )
+    admin(cluster, "dataverse", "POST", "config", {"bulk_unsupported_tables": ["account"]})
+    client.update_multiple_tables([_bulk(contacts), _bulk(accounts, "accounts")])
+    for entity_set, key in (("contacts", "contactid"), ("accounts", "accountid")):
+        written = list(client.iter_rows(entity_set, select=[key], filter="donotbulkemail eq true"))
+        assert len(written) == 10
+
+
+def test_a_failing_table_in_a_multi_table_write_raises_its_error(
+    cluster: EmulatorCluster, client: DataverseClient
+) -> None:
+    contacts = [_contact(f"q{i}@example.com") for i in range(5)]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": contacts}})
+    ghost = BulkUpdate(
+        "accounts", "account", "accountid", [{"accountid": str(uuid.uuid4()), "nosuchcolumn": 1}]
+    )
+    with pytest.raises(BadRequest) as caught:
+        client.update_multiple_tables([_bulk(contacts), ghost])
+    assert "nosuchcolumn" in str(caught.value)
