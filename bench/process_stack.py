@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from shared.adapters.table_state import DEFAULT_TABLE
@@ -217,6 +218,8 @@ class ProcessStack:
         table = TableClient.from_connection_string(self.storage, DEFAULT_TABLE)
         try:
             return [dict(entity) for entity in table.list_entities()]
+        except ResourceNotFoundError:
+            return []  # killed before the connector's first state write created the table
         finally:
             table.close()
 
