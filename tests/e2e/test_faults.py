@@ -72,7 +72,8 @@ def test_a_batch_that_keeps_failing_is_dead_lettered_with_its_reason_while_the_r
     row_id = org.add_schedule(0, sync_now=True)
     poisoned, poisoned_shard = shard_alone(4, set())
     org.add_dotdigital(0, poisoned, "Double")
-    poisoned_contact = org.add_crm("contacts", poisoned)
+    # Only a lead carries the address, so its batch writes one table: a plain UpdateMultiple
+    # (writes to several tables share one $batch, which this fault rule would not single out).
     org.add_crm("leads", poisoned)
     healthy = []
     for n in range(40):
@@ -91,8 +92,6 @@ def test_a_batch_that_keeps_failing_is_dead_lettered_with_its_reason_while_the_r
         completion = stack.run_until_complete(timeout_s=60)
         contacts = stack.values_of("contacts")
         assert {contacts[r] for r in healthy} == {value_of("Single")}
-        # Its contact was written before the lead failed; raising it again is harmless.
-        assert contacts[poisoned_contact] == value_of("Double")
         [letter] = stack.dead_letters()
         assert letter.session_id == f"optin-{poisoned_shard}"
         assert letter.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
