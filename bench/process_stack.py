@@ -27,6 +27,7 @@ import requests
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
+from devtools.local_stack import emulator_settings
 from shared.adapters.table_state import DEFAULT_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -149,19 +150,9 @@ class ProcessStack:
 
     def _write_settings(self, secrets: Mapping[str, str]) -> None:
         sample = json.loads((ROOT / "local.settings.sample.json").read_text())
-        entra, dataverse = self.ports["entra"], self.ports["dataverse"]
         values = {
             **sample["Values"], **secrets,
-            "DATAVERSE_URL": dataverse["base_url"],
-            "ENTRA_AUTHORITY_HOST": entra["base_url"],
-            "ENTRA_TENANT_ID": entra["tenant_id"],
-            "ENTRA_CLIENT_ID": entra["default_client"]["client_id"],
-            "ENTRA_CLIENT_SECRET": entra["default_client"]["client_secret"],
-            "DOTDIGITAL_ACCOUNT_INFO_URL": self.ports["dotdigital"]["account_info_url"],
-            "OUTBOUND_CA_BUNDLE": self.ports["ca_bundle"],
-            "AzureWebJobsStorage": self.storage,
-            "STATE_STORAGE_CONNECTION": "",
-            "LOCAL_QUEUE_DIR": str(self.queue_dir),
+            **emulator_settings(self.ports, self.storage, self.queue_dir),
             "SYNC_TIMER_SCHEDULE": self.options.timer_schedule,
             "SYNC_READER_MAX_SECONDS": str(self.options.reader_max_s),
             **self.options.extra_settings,

@@ -75,6 +75,27 @@ class Completion:
     seconds: float = 0.0
 
 
+def emulator_settings(
+    described: Mapping[str, Any], storage_connection: str, queue_dir: Path
+) -> dict[str, str]:
+    """App settings that point the connector at running emulators (their ports file content),
+    an Azurite table endpoint and a local queue directory."""
+    entra = described["entra"]
+    client = entra["default_client"]
+    return {
+        "DATAVERSE_URL": described["dataverse"]["base_url"],
+        "ENTRA_AUTHORITY_HOST": entra["base_url"],
+        "ENTRA_TENANT_ID": entra["tenant_id"],
+        "ENTRA_CLIENT_ID": client["client_id"],
+        "ENTRA_CLIENT_SECRET": client["client_secret"],
+        "DOTDIGITAL_ACCOUNT_INFO_URL": described["dotdigital"]["account_info_url"],
+        "OUTBOUND_CA_BUNDLE": described["ca_bundle"],
+        "AzureWebJobsStorage": storage_connection,
+        "STATE_STORAGE_CONNECTION": "",
+        "LOCAL_QUEUE_DIR": str(queue_dir),
+    }
+
+
 class LocalStack:
     def __init__(
         self,
@@ -123,8 +144,12 @@ class LocalStack:
             raise
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self._exit.close()
 
     def _start(self) -> None:
@@ -135,7 +160,8 @@ class LocalStack:
         run_dir.mkdir(parents=True, exist_ok=True)
         self.run_dir = run_dir
         self.cluster = exit_stack.enter_context(
-            EmulatorCluster(self._emulator_dir or run_dir / "emulators"))
+            EmulatorCluster(self._emulator_dir or run_dir / "emulators")
+        )
         self.azurite: AzuriteHandle = exit_stack.enter_context(start_azurite(run_dir / "azurite"))
         if self._dataset is None:
             contacts, accounts, seed = self._generate
@@ -144,8 +170,12 @@ class LocalStack:
         loaded = self.cluster.seed(self.dataset)
         logger.info("emulators up, seeded: %s", json.dumps(loaded))
         raw = json.loads(self._settings_file.read_text(encoding="utf-8"))
-        values = {**raw.get("Values", {}), **secrets_for(self.dataset),
-                  **self._started_settings(run_dir), **self._overrides}
+        values = {
+            **raw.get("Values", {}),
+            **secrets_for(self.dataset),
+            **self._started_settings(run_dir),
+            **self._overrides,
+        }
         self.values = values
         settings = parse_local_settings({**raw, "Values": values}, source="local stack")
 
@@ -162,14 +192,20 @@ class LocalStack:
             load_function_app("function_app", app_dir=ROOT),
             settings,
             host_config=self._host_config or load_host_config(ROOT / "host.json"),
-            options=HostOptions(timers=self._timers, http=self._http, queues=self._queues,
-                                queue_options={self.optin_queue: queue_options}),
+            options=HostOptions(
+                timers=self._timers,
+                http=self._http,
+                queues=self._queues,
+                queue_options={self.optin_queue: queue_options},
+            ),
             app_dir=ROOT,
         )
-        self.dataverse = EmulatorAdmin(self.cluster.dataverse_server.base_url,
-                                       self.cluster.ca_bundle)
-        self.dotdigital = EmulatorAdmin(self.cluster.dotdigital_server.base_url,
-                                        self.cluster.ca_bundle)
+        self.dataverse = EmulatorAdmin(
+            self.cluster.dataverse_server.base_url, self.cluster.ca_bundle
+        )
+        self.dotdigital = EmulatorAdmin(
+            self.cluster.dotdigital_server.base_url, self.cluster.ca_bundle
+        )
         exit_stack.callback(self.dataverse.close)
         exit_stack.callback(self.dotdigital.close)
         tables = TableServiceClient.from_connection_string(self.azurite.connection_string)
@@ -180,21 +216,9 @@ class LocalStack:
 
     def _started_settings(self, run_dir: Path) -> dict[str, str]:
         """The settings that point the app at what this stack started (ports are chosen freely)."""
-        described = self.cluster.describe()
-        entra = described["entra"]
-        client = entra["default_client"]
-        return {
-            "DATAVERSE_URL": described["dataverse"]["base_url"],
-            "ENTRA_AUTHORITY_HOST": entra["base_url"],
-            "ENTRA_TENANT_ID": entra["tenant_id"],
-            "ENTRA_CLIENT_ID": client["client_id"],
-            "ENTRA_CLIENT_SECRET": client["client_secret"],
-            "DOTDIGITAL_ACCOUNT_INFO_URL": described["dotdigital"]["account_info_url"],
-            "OUTBOUND_CA_BUNDLE": described["ca_bundle"],
-            "AzureWebJobsStorage": self.azurite.connection_string,
-            "STATE_STORAGE_CONNECTION": "",
-            "LOCAL_QUEUE_DIR": str(run_dir / "queues"),
-        }
+        return emulator_settings(
+            self.cluster.describe(), self.azurite.connection_string, run_dir / "queues"
+        )
 
     # --- driving the app -------------------------------------------------------------------------
     def trigger_timer(self) -> Outcome:
@@ -232,9 +256,11 @@ class LocalStack:
             if not unfinished:
                 return completion
             if time.monotonic() >= deadline:
-                raise StackError(f"opt-in sync not complete after {timeout_s:g}s "
-                                 f"({completion.ticks} ticks): {unfinished}; "
-                                 f"timer failures: {completion.timer_failures}")
+                raise StackError(
+                    f"opt-in sync not complete after {timeout_s:g}s "
+                    f"({completion.ticks} ticks): {unfinished}; "
+                    f"timer failures: {completion.timer_failures}"
+                )
 
     def unfinished_optin_schedules(self) -> list[str]:
         """Opt-in schedules that are due, running, or have a reader run to resume (why, each)."""
@@ -257,30 +283,48 @@ class LocalStack:
 
     def schedules(self, sync_type: SyncType | None = None) -> list[SyncSchedule]:
         parsed = (schedule_from_row(row) for row in self.dataverse.rows("ec_syncschedules"))
-        return [s for s in parsed
-                if s is not None and (sync_type is None or s.sync_type == sync_type)]
+        return [
+            s for s in parsed if s is not None and (sync_type is None or s.sync_type == sync_type)
+        ]
 
-    def edit_schedules(self, columns: Mapping[str, Any], *,
-                       sync_type: SyncType = SyncType.CONTACT_OPT_IN,
-                       email_accounts: list[str] | None = None) -> None:
+    def edit_schedules(
+        self,
+        columns: Mapping[str, Any],
+        *,
+        sync_type: SyncType = SyncType.CONTACT_OPT_IN,
+        email_accounts: list[str] | None = None,
+    ) -> None:
         """Set ``columns`` on the schedule rows of ``sync_type`` (of every account, or those
         named by ``ec_emailaccountid``)."""
-        chosen = [s.row_id for s in self.schedules(sync_type)
-                  if email_accounts is None or s.email_account_id in email_accounts]
-        self.dataverse.update_rows("ec_syncschedules", dict.fromkeys(chosen, dict(columns)),
-                                   primary_key="ec_syncscheduleid")
+        chosen = [
+            s.row_id
+            for s in self.schedules(sync_type)
+            if email_accounts is None or s.email_account_id in email_accounts
+        ]
+        self.dataverse.update_rows(
+            "ec_syncschedules",
+            dict.fromkeys(chosen, dict(columns)),
+            primary_key="ec_syncscheduleid",
+        )
 
-    def request_sync_now(self, *, sync_type: SyncType = SyncType.CONTACT_OPT_IN,
-                         email_accounts: list[str] | None = None) -> None:
+    def request_sync_now(
+        self,
+        *,
+        sync_type: SyncType = SyncType.CONTACT_OPT_IN,
+        email_accounts: list[str] | None = None,
+    ) -> None:
         """Tick Sync Now on the schedule rows, as an administrator does in CRM."""
-        self.edit_schedules({"ec_syncnow": True}, sync_type=sync_type,
-                            email_accounts=email_accounts)
+        self.edit_schedules(
+            {"ec_syncnow": True}, sync_type=sync_type, email_accounts=email_accounts
+        )
 
     def values_of(self, entity_set: str) -> dict[str, int | None]:
         """``ec_optintype`` of every row of ``contacts``, ``leads`` or ``accounts``, by row id."""
         primary_key = PRIMARY_KEYS[entity_set]
-        return {str(row[primary_key]): row.get("ec_optintype")
-                for row in self.dataverse.rows(entity_set)}
+        return {
+            str(row[primary_key]): row.get("ec_optintype")
+            for row in self.dataverse.rows(entity_set)
+        }
 
     # --- what happened ---------------------------------------------------------------------------
     def counters(self) -> dict[str, Any]:
