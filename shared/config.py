@@ -65,7 +65,7 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     "OPTIN_SHARDS": (False, "Sessions opt-in batches are spread over; one address, one shard (8)"),
     "OPTIN_PAGES_PER_FLUSH": (
         False,
-        "dotdigital pages (1000) buffered before batches are sent (24)",
+        "dotdigital pages (1000) buffered before batches are sent (16)",
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
     "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
@@ -139,9 +139,9 @@ class SyncSettings:
     read_overlap_s: float = 300.0
     reader_max_s: float = 240.0
     optin_shards: int = 8
-    # 24 pages over 8 shards fill messages of about 2,000 changes: each batch costs a lookup and
-    # an UpdateMultiple per table whatever its size, so full batches mean fewer requests.
-    optin_pages_per_flush: int = 24
+    # 16 pages over 8 shards make two full batches of 1,000 per shard: few requests (a batch
+    # costs a lookup and one write request) with a reader buffer that stays small.
+    optin_pages_per_flush: int = 16
     optin_max_delivery_count: int = 10
 
 
@@ -210,7 +210,7 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
         read_overlap_s=_number(environ, "SYNC_READ_OVERLAP_SECONDS", 300.0, minimum=0),
         reader_max_s=_number(environ, "SYNC_READER_MAX_SECONDS", 240.0, minimum=1),
         optin_shards=int(_number(environ, "OPTIN_SHARDS", 8, minimum=1)),
-        optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 24, minimum=1)),
+        optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 16, minimum=1)),
         optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
     )
 

@@ -131,13 +131,15 @@ def decode_as(kind: type[M], body: bytes | str) -> M:
 
 def chunk_optin_changes(
     changes: Iterable[OptInChange], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    max_items: int = 2000,
+    max_items: int = 1000,
 ) -> Iterator[tuple[OptInChange, ...]]:
     """Consecutive groups of ``changes`` whose encoded batch stays under ``max_body_bytes``.
 
     The grouping depends only on the input, so a resumed run re-creates the same batches.
-    ``max_items`` is about what 192 KiB holds: the applier's lookup and writes chunk by 1000
-    themselves, and every batch costs a lookup plus one write per table, so bigger is cheaper.
+    ``max_items`` matches the write chunk (an ``UpdateMultiple`` carries at most 1000 rows, so every
+    table's write of a batch fits one ``$batch``): a batch costs a lookup and a write request, and
+    eight sessions each hold one batch, so 1000 keeps the applier's working set the same from a
+    small sync to a large one.
     """
     envelope_budget = 512  # schema, version, ids and brackets, with room to spare
     group: list[OptInChange] = []
