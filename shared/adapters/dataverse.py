@@ -153,12 +153,12 @@ class DataverseClient:
 
         Values are chunked so every request URL stays under the service's limit.
         """
-        expression, _ = odata.in_filter(column, [])
-        fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
-        fixed += len(odata.encode_value(odata.string_literal(column)))
-        for chunk in odata.chunk_for_url(sorted(set(values)), fixed_chars=fixed):
-            expression, aliases = odata.in_filter(column, chunk)
-            yield from self.iter_rows(entity_set, select=select, filter=expression, aliases=aliases)
+        for query in self.where_in_queries(
+            entity_set, column, values, select=select, max_url_chars=odata.MAX_URL_CHARS
+        ):
+            yield from self.iter_rows(
+                entity_set, select=query.select, filter=query.filter, aliases=query.aliases
+            )
 
     def where_in_queries(
         self,
@@ -167,14 +167,16 @@ class DataverseClient:
         values: Sequence[str],
         *,
         select: Sequence[str],
+        max_url_chars: int = odata.MAX_BATCH_URL_CHARS,
     ) -> list[Query]:
-        """``rows_where_in`` as ``Query`` parts for ``read_batch``, with the in-batch URL budget."""
+        """``In`` queries over chunks of ``values``, each URL within ``max_url_chars`` (by default
+        the budget inside a ``$batch``, for ``read_batch``)."""
         expression, _ = odata.in_filter(column, [])
         fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
         fixed += len(odata.encode_value(odata.string_literal(column)))
         queries = []
         for chunk in odata.chunk_for_url(
-            sorted(set(values)), fixed_chars=fixed, max_url_chars=odata.MAX_BATCH_URL_CHARS
+            sorted(set(values)), fixed_chars=fixed, max_url_chars=max_url_chars
         ):
             expression, aliases = odata.in_filter(column, chunk)
             queries.append(Query(entity_set, select, expression, aliases))
@@ -268,13 +270,6 @@ class DataverseClient:
             json=dict(changes),
             headers={"If-Match": etag},
         )
-
-    def delete(self, entity_set: str, row_id: str) -> None:
-        path = f"{entity_set}({odata.guid_literal(row_id)})"
-        try:
-            self._send("DELETE", path, f"delete {entity_set}")
-        except NotFound:
-            pass  # already gone: deleting twice is the same outcome
 
     # --- bulk ----------------------------------------------------------------------------------
     def update_multiple(

@@ -6,10 +6,12 @@ found in Dataverse and what dotdigital's account-info says.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
+from shared.domain.model import EmailAccount, SyncSchedule
 from shared.errors import AppError
-from shared.services.ports import CrmSettings, EmailPlatform
+from shared.services.ports import EmailPlatform
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,11 +39,15 @@ class ConnectivityReport:
         return {"ok": self.ok, "accounts": [asdict(check) for check in self.accounts]}
 
 
-def check_connectivity(crm: CrmSettings, platform: EmailPlatform) -> ConnectivityReport:
-    """Check every email account; one account's failure is reported, not fatal for the others."""
-    schedules = crm.sync_schedules()
+def check_connectivity(
+    accounts: Sequence[EmailAccount], schedules: Sequence[SyncSchedule], platform: EmailPlatform
+) -> ConnectivityReport:
+    """Check every email account; one account's failure is reported, not fatal for the others.
+
+    The caller reads the accounts and schedule rows once per cycle and passes them in.
+    """
     checks: list[AccountCheck] = []
-    for account in sorted(crm.email_accounts(), key=lambda a: a.name):
+    for account in sorted(accounts, key=lambda a: a.name):
         labels = sorted(
             f"{s.sync_type.label}: "
             + (f"every {s.interval_minutes} min" if s.interval_minutes else "manual")

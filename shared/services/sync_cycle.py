@@ -53,10 +53,11 @@ class CycleSummary:
 def run_sync_cycle(reader: OptInReader, run_id: str, now: dt.datetime) -> CycleSummary:
     """Run one cycle for every email account; ``run_id`` names the opt-in runs it starts."""
     crm = reader.crm
-    report = check_connectivity(crm, reader.platform)
-    summary = CycleSummary(run_id, report)
     accounts = sorted(crm.email_accounts(), key=lambda account: account.row_id)
-    rows = ensure_schedules(crm, accounts, crm.sync_schedules())
+    existing = crm.sync_schedules()
+    report = check_connectivity(accounts, existing, reader.platform)
+    summary = CycleSummary(run_id, report)
+    rows = ensure_schedules(crm, accounts, existing)
     schedules = usable_schedules(rows, accounts)
     reachable = {check.email_account for check in report.accounts if check.ok}
     started = reader.monotonic()
