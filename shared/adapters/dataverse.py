@@ -191,13 +191,17 @@ class DataverseClient:
         entity set in ``absent_ok`` (a table the environment may not have, e.g. ``leads`` without
         Dynamics 365 Sales) reads as no rows; any other failed part raises its error.
         """
-        return list(self.iter_read_batch(queries, absent_ok=absent_ok))
+        return [list(rows) for rows in self.iter_read_batch(queries, absent_ok=absent_ok)]
 
     def iter_read_batch(
         self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
-    ) -> Iterator[list[dict[str, Any]]]:
-        """``read_batch`` query by query: each part is parsed when its rows are asked for, so a
-        caller that converts and drops them never holds every part's rows at once."""
+    ) -> Iterator[Iterator[dict[str, Any]]]:
+        """``read_batch`` query by query, each query's rows as an iterator.
+
+        A part is parsed when its rows are asked for, and its further pages are fetched as the
+        rows before them are consumed, so a caller that converts and drops rows holds one page
+        at a time. Consume each query's rows before asking for the next query's.
+        """
         for start in range(0, len(queries), MAX_BATCH_OPERATIONS):
             chunk = queries[start : start + MAX_BATCH_OPERATIONS]
             operations = [self._read_operation(query) for query in chunk]
@@ -212,7 +216,7 @@ class DataverseClient:
                         operation="$batch",
                     )
                 if part.status == 404 and query.entity_set in absent_ok:
-                    yield []
+                    yield iter(())
                     continue
                 if part.status >= 400:
                     raise _part_error(part)
@@ -233,19 +237,23 @@ class DataverseClient:
             },
         )
 
-    def _all_pages(self, query: Query, first: Any) -> list[dict[str, Any]]:
+    def _all_pages(self, query: Query, first: Any) -> Iterator[dict[str, Any]]:
         if not isinstance(first, dict):
             raise BadRequest(
                 System.DATAVERSE, "a $batch read answered no JSON object", operation="$batch"
             )
-        rows: list[dict[str, Any]] = list(first.get("value", []))
+        return self._pages_from(query, first)
+
+    def _pages_from(self, query: Query, first: dict[str, Any]) -> Iterator[dict[str, Any]]:
         url = first.get("@odata.nextLink") or ""
+        yield from first.get("value", [])
+        del first  # the page's rows go with it once consumed
         prefer = {"Prefer": f"odata.maxpagesize={min(query.page_size, MAX_PAGE_SIZE)}"}
         while url:
             body = self._send("GET", url, f"query {query.entity_set}", headers=prefer).json()
-            rows += body.get("value", [])
             url = body.get("@odata.nextLink") or ""
-        return rows
+            yield from body.pop("value", [])
+            del body
 
     # --- single writes -------------------------------------------------------------------------
     def create(self, entity_set: str, row: Mapping[str, Any]) -> str:

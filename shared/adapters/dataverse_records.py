@@ -18,8 +18,11 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Collection, Iterable, Sequence
+from array import array
+from bisect import bisect_left
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 from shared.adapters.dataverse import BulkUpdate, DataverseClient, Query
@@ -35,6 +38,9 @@ OPT_IN_COLUMN = "ec_optintype"
 PADDED_FILTER = f"startswith({EMAIL_COLUMN},' ') or endswith({EMAIL_COLUMN},' ')"
 # Long enough that a large sync reads the padded rows a few times, not once per batch.
 PADDED_INDEX_TTL_S = 60.0
+# Padded rows are read in pages this size, each converted before the next is fetched: a refresh
+# at 200,000 contacts reads about 10,000 of them, which as one answer was a 4 MB spike.
+PADDED_PAGE_SIZE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,14 +63,49 @@ TABLES = (
 _BY_NAME = {table.logical_name: table for table in TABLES}
 
 
+class PaddedRows:
+    """The padded rows read by one refresh, packed for ``PaddedIndex.replace``.
+
+    The index grows with the tables (about 4% of rows), so it is packed: a sorted array of
+    hashes of (table, match key) and the stored addresses as one string with offsets, about 40
+    bytes an entry instead of about 215 as a dict of tuples, and a handful of large objects
+    rather than tens of thousands of small ones kept for the life of the process. A hash
+    collision only adds an address to an ``In`` list: the lookup keeps rows by their own key.
+    """
+
+    def __init__(self) -> None:
+        self._slots = array("q")
+        self._forms: list[str] = []
+
+    def add(self, table: str, key: str, stored: str) -> None:
+        self._slots.append(PaddedIndex.slot(table, key))
+        self._forms.append(stored)
+
+    def packed(self) -> _PackedRows:
+        order = sorted(range(len(self._slots)), key=self._slots.__getitem__)
+        slots = array("q", (self._slots[i] for i in order))
+        forms = [self._forms[i] for i in order]
+        offsets = array("L", accumulate((len(form) for form in forms), initial=0))
+        return _PackedRows(slots, offsets, "".join(forms))
+
+
+@dataclass(frozen=True, slots=True)
+class _PackedRows:
+    slots: array[int]  # sorted
+    offsets: array[int]  # stored address i is text[offsets[i]:offsets[i + 1]]
+    text: str
+
+    def stored(self, slot: int) -> Iterator[str]:
+        at = bisect_left(self.slots, slot)
+        while at < len(self.slots) and self.slots[at] == slot:
+            yield self.text[self.offsets[at] : self.offsets[at + 1]]
+            at += 1
+
+
 class PaddedIndex:
     """Addresses stored with surrounding spaces: (table, match key) → addresses as stored.
 
     Shared by the threads of one process (the applier's sessions); a refresh replaces it whole.
-    It grows with the tables (about 4% of rows), so it is keyed by the hash of (table, match
-    key), not the key itself (another copy of every padded address), which takes it from about
-    350 to 215 bytes an entry. A hash collision only adds an address to an ``In`` list: the
-    lookup keeps rows by their own match key.
     """
 
     def __init__(
@@ -75,7 +116,7 @@ class PaddedIndex:
         self._lock = threading.Lock()
         self.refreshing = threading.Lock()  # held by the lookup that reads the padded rows
         self._built_at: float | None = None
-        self._rows: dict[int, tuple[str, ...]] = {}
+        self._rows = PaddedRows().packed()
 
     @staticmethod
     def slot(table: str, key: str) -> int:
@@ -88,21 +129,23 @@ class PaddedIndex:
         with self._lock:
             return self._built_at is not None and (self._monotonic() - self._built_at < self._ttl_s)
 
-    def replace(self, rows: dict[int, tuple[str, ...]], read_at: float) -> None:
-        """Take ``rows`` (``slot`` → addresses as stored) as the index; the caller lets go."""
+    def replace(self, rows: PaddedRows, read_at: float) -> None:
+        """Take ``rows`` as the index, as read at ``read_at``."""
+        packed = rows.packed()
         with self._lock:
-            self._rows = rows
+            self._rows = packed
             self._built_at = read_at
 
     def stored_forms(self, keys: Iterable[str], tables: Iterable[str]) -> dict[str, set[str]]:
         """The padded addresses, as stored, of any of ``keys``, per table (logical name)."""
         with self._lock:
-            found: dict[str, set[str]] = {}
-            for table in tables:
-                for key in keys:
-                    for stored in self._rows.get(self.slot(table, key), ()):
-                        found.setdefault(table, set()).add(stored)
-            return found
+            rows = self._rows
+        found: dict[str, set[str]] = {}
+        for table in tables:
+            for key in keys:
+                for stored in rows.stored(self.slot(table, key)):
+                    found.setdefault(table, set()).add(stored)
+        return found
 
 
 class DataverseCrmRecords:
@@ -145,7 +188,8 @@ class DataverseCrmRecords:
         refresh_from = len(plan)
         if refresh:
             plan += [
-                (table, Query(table.entity_set, table.select, PADDED_FILTER))
+                (table, Query(table.entity_set, table.select, PADDED_FILTER,
+                              page_size=PADDED_PAGE_SIZE))
                 for table in self._tables
             ]
         absent_ok = {table.entity_set for table in self._tables if table.optional}
@@ -153,13 +197,11 @@ class DataverseCrmRecords:
         # dropped before the next part is parsed, so a session holds one part's rows at a time.
         answers = self._client.iter_read_batch([query for _, query in plan], absent_ok=absent_ok)
         found: dict[tuple[str, str], RecordValue] = {}
-        padded_rows: dict[int, tuple[str, ...]] = {}
+        padded_rows = PaddedRows()
         for index, ((table, _), rows) in enumerate(zip(plan, answers, strict=True)):
-            if index >= refresh_from:
-                _add_padded_rows(table, rows, padded_rows)
-            for record in _records(table, rows, keys):
+            padded_into = padded_rows if index >= refresh_from else None
+            for record in _records(table, rows, keys, padded_into):
                 found[(record.table, record.row_id)] = record
-            del rows
         if refresh:
             self._padded.replace(padded_rows, read_at)
         return list(found.values())
@@ -185,16 +227,6 @@ class DataverseCrmRecords:
             logger.info("opt-in type written to %d %s rows", len(update.rows), update.logical_name)
 
 
-def _add_padded_rows(
-    table: CrmTable, rows: Iterable[dict[str, Any]], into: dict[int, tuple[str, ...]]
-) -> None:
-    for row in rows:
-        key = match_key(row.get(EMAIL_COLUMN))
-        if isinstance(key, str):
-            slot = PaddedIndex.slot(table.logical_name, key)
-            into[slot] = (*into.get(slot, ()), str(row[EMAIL_COLUMN]))
-
-
 def _checked_keys(email_keys: Collection[str]) -> set[str]:
     keys = set()
     for key in email_keys:
@@ -204,11 +236,22 @@ def _checked_keys(email_keys: Collection[str]) -> set[str]:
     return keys
 
 
-def _records(table: CrmTable, rows: Iterable[dict[str, Any]], keys: set[str]) -> list[RecordValue]:
+def _records(
+    table: CrmTable,
+    rows: Iterable[dict[str, Any]],
+    keys: set[str],
+    padded_into: PaddedRows | None,
+) -> list[RecordValue]:
+    """The rows asked for (by ``keys``) as records; with ``padded_into``, every row is also
+    entered in that padded index (the rows of a padded-filter part)."""
     records = []
     for row in rows:
         key = match_key(row.get(EMAIL_COLUMN))
-        if isinstance(key, str) and key in keys:
+        if not isinstance(key, str):
+            continue
+        if padded_into is not None:
+            padded_into.add(table.logical_name, key, str(row[EMAIL_COLUMN]))
+        if key in keys:
             records.append(
                 RecordValue(
                     table.logical_name,

@@ -154,6 +154,7 @@ class DotdigitalClient:
                 raise BadRequest(System.DOTDIGITAL, f"{operation} did not return a list")
             last = len(items) < select
             yield ContactPage(skip=skip, items=items, last=last)
+            del items  # not held while the next page is fetched and decoded
             if last:
                 return
             skip += select

@@ -12,7 +12,7 @@ import requests
 from shared.adapters.dotdigital import ApiCredentials, DotdigitalClient
 from shared.adapters.http_policy import CallStats
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
-from shared.domain.model import EmailAccount
+from shared.domain.model import EmailAccount, OptInType
 from shared.services.ports import ContactOptIn, ContactOptInPage, EmailPlatformAccount
 
 
@@ -61,10 +61,16 @@ class DotdigitalEmailPlatform:
     ) -> Iterator[ContactOptInPage]:
         client = self.client_for(account)
         for page in client.modified_contacts(since, start_skip=start_skip):
-            yield ContactOptInPage(
+            converted = ContactOptInPage(
                 skip=page.skip, contacts=[_contact_opt_in(item) for item in page.items],
                 last=page.last,
             )
+            del page  # the decoded JSON goes before the next page is fetched
+            yield converted
+            del converted
+
+
+_KNOWN_OPT_IN_NAMES = {t.dotdigital_name: t.dotdigital_name for t in OptInType}
 
 
 def _contact_opt_in(item: Any) -> ContactOptIn:
@@ -72,7 +78,10 @@ def _contact_opt_in(item: Any) -> ContactOptIn:
     if not isinstance(item, dict):
         return ContactOptIn(email="", opt_in_type="")
     email, opt_in = item.get("email"), item.get("optInType")
+    if not isinstance(opt_in, str):
+        opt_in = ""
     return ContactOptIn(
         email=email if isinstance(email, str) else "",
-        opt_in_type=opt_in if isinstance(opt_in, str) else "",
+        # One shared string per known name: a flush buffers tens of thousands of contacts.
+        opt_in_type=_KNOWN_OPT_IN_NAMES.get(opt_in, opt_in),
     )

@@ -8,8 +8,11 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from emulators.cluster import EmulatorCluster
+from shared.adapters import dataverse_records
 from shared.adapters.dataverse import DataverseClient, Query
 from shared.adapters.dataverse_records import (
     PADDED_FILTER,
@@ -17,7 +20,8 @@ from shared.adapters.dataverse_records import (
     TABLES,
     DataverseCrmRecords,
     PaddedIndex,
-    _add_padded_rows,
+    PaddedRows,
+    _records,
 )
 from shared.adapters.http_policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
@@ -39,7 +43,7 @@ class SpyClient(DataverseClient):
 
     def iter_read_batch(
         self, queries: Sequence[Query], *, absent_ok: Any = ()
-    ) -> Iterator[list[dict[str, Any]]]:
+    ) -> Iterator[Iterator[dict[str, Any]]]:
         self.filters.append([query.filter for query in queries])
         return super().iter_read_batch(queries, absent_ok=absent_ok)
 
@@ -127,11 +131,15 @@ def test_sessions_finding_the_index_stale_together_read_the_padded_rows_once(
 
 
 def test_the_index_keeps_every_stored_form_per_table() -> None:
-    rows: dict[int, tuple[str, ...]] = {}
+    rows = PaddedRows()
     contacts, leads = TABLES[0], TABLES[1]
-    _add_padded_rows(contacts, [{"emailaddress1": " A@x.org"}, {"emailaddress1": "a@x.org  "}],
-                     rows)
-    _add_padded_rows(leads, [{"emailaddress1": " a@X.org "}, {"emailaddress1": "  "}], rows)
+    padded_contacts = [{"contactid": "c1", "emailaddress1": " A@x.org"},
+                       {"contactid": "c2", "emailaddress1": "a@x.org  "}]
+    padded_leads = [{"leadid": "l1", "emailaddress1": " a@X.org "},
+                    {"leadid": "l2", "emailaddress1": "  "}]
+    # Rows of a padded part go into the index whether or not they were asked for.
+    assert _records(contacts, padded_contacts, {"b@x.org"}, rows) == []
+    assert [r.row_id for r in _records(leads, iter(padded_leads), {"a@x.org"}, rows)] == ["l1"]
     index = PaddedIndex()
     index.replace(rows, read_at=0.0)
 
@@ -139,3 +147,42 @@ def test_the_index_keeps_every_stored_form_per_table() -> None:
 
     assert found == {"contact": {" A@x.org", "a@x.org  "}, "lead": {" a@X.org "}}
     assert index.stored_forms(["b@x.org"], ["contact"]) == {}
+
+
+def test_padded_rows_are_read_page_by_page_and_all_indexed(
+    cluster: EmulatorCluster, spy: SpyClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(dataverse_records, "PADDED_PAGE_SIZE", 2)
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=ManualClock()))
+    rows = [_contact(f" p{i}@example.com") for i in range(5)]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": rows}})
+    before = _requests(cluster)
+
+    assert records.find_by_email_keys(["p0@example.com"])[0].row_id == rows[0]["contactid"]
+    # The $batch carries the first page of two; the other three rows take two more pages.
+    assert _requests(cluster) - before == 3
+
+    found = records.find_by_email_keys([f"p{i}@example.com" for i in range(5)])
+    assert sorted(r.row_id for r in found) == sorted(row["contactid"] for row in rows)
+
+
+_TABLE_NAMES = st.sampled_from(["contact", "lead", "account"])
+_KEYS = st.text(alphabet="abé@.x", min_size=1, max_size=6)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_TABLE_NAMES, _KEYS, st.text(max_size=8)), max_size=40),
+       st.lists(_KEYS, max_size=10))
+def test_the_packed_index_answers_as_a_plain_mapping_would(
+    entries: list[tuple[str, str, str]], asked: list[str]
+) -> None:
+    rows = PaddedRows()
+    expected: dict[str, set[str]] = {}
+    for table, key, stored in entries:
+        rows.add(table, key, stored)
+        if key in asked:
+            expected.setdefault(table, set()).add(stored)
+    index = PaddedIndex()
+    index.replace(rows, read_at=0.0)
+
+    assert index.stored_forms(asked, ["contact", "lead", "account"]) == expected
