@@ -235,7 +235,8 @@ class QueueDispatcher:
         outcome = self._invoker.invoke(
             function.name, function.call, {function.arg_name: argument},
             wants_context=function.wants_context, heartbeat=renew_locks,
-            heartbeat_every_s=max(lock_s / 2, 0.05),
+            # A quarter of the lock: a renewal delayed by a busy machine still lands in time.
+            heartbeat_every_s=max(lock_s / 4, 0.05),
             detail=f" for message {messages[0].message_id}" if len(messages) == 1 else "",
         )
         if not self._config.auto_complete_messages or not function.auto_complete:
