@@ -35,10 +35,12 @@ OPTIN_QUEUE = "optin-batches"
 CONTACT_OPT_IN = 100000000  # ec_synctype ContactOptIn
 STATUS_NONE = 100000000  # ec_syncstatus None
 START_TIMEOUT_S = 180.0
-# glibc gives each thread that allocates its own malloc arena; with eight session threads the
-# arenas fragment and the resident size creeps up with the length of a run. Two arenas keep it
-# flat. Set before the process starts (the deployed Function App sets it as an app setting).
-CONNECTOR_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2"}
+# glibc allocator settings, set before the process starts (the deployed Function App sets them
+# as app settings; see the README's deployment steps). With eight session threads glibc gives
+# each its own arena and the resident size creeps up with the length of a run: two arenas keep
+# it flat. A fixed mmap threshold keeps blocks of 64 KiB and more (response bodies, large lists)
+# out of the heap, so freeing them returns the memory instead of leaving holes in the heap.
+CONNECTOR_ENVIRONMENT = {"MALLOC_ARENA_MAX": "2", "MALLOC_MMAP_THRESHOLD_": "65536"}
 
 
 class StackError(RuntimeError):

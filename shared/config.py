@@ -62,10 +62,10 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Time one timer run may spend reading; the rest resumes (240)",
     ),
-    "OPTIN_SHARDS": (False, "Sessions opt-in batches are spread over; one address, one shard (8)"),
+    "OPTIN_SHARDS": (False, "Sessions opt-in batches are spread over; one address, one shard (10)"),
     "OPTIN_PAGES_PER_FLUSH": (
         False,
-        "dotdigital pages (1000) buffered before batches are sent (16)",
+        "dotdigital pages (1000) buffered before batches are sent (10)",
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
     "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
@@ -138,10 +138,10 @@ class SyncSettings:
     dry_run: bool = False
     read_overlap_s: float = 300.0
     reader_max_s: float = 240.0
-    optin_shards: int = 8
+    optin_shards: int = 10
     # 16 pages over 8 shards make two full batches of 1,000 per shard: few requests (a batch
     # costs a lookup and one write request) with a reader buffer that stays small.
-    optin_pages_per_flush: int = 16
+    optin_pages_per_flush: int = 10
     optin_max_delivery_count: int = 10
 
 
@@ -209,8 +209,8 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
         dry_run=_flag(environ, "SYNC_DRY_RUN"),
         read_overlap_s=_number(environ, "SYNC_READ_OVERLAP_SECONDS", 300.0, minimum=0),
         reader_max_s=_number(environ, "SYNC_READER_MAX_SECONDS", 240.0, minimum=1),
-        optin_shards=int(_number(environ, "OPTIN_SHARDS", 8, minimum=1)),
-        optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 16, minimum=1)),
+        optin_shards=int(_number(environ, "OPTIN_SHARDS", 10, minimum=1)),
+        optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 10, minimum=1)),
         optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
     )
 

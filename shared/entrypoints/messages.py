@@ -131,15 +131,17 @@ def decode_as(kind: type[M], body: bytes | str) -> M:
 
 def chunk_optin_changes(
     changes: Iterable[OptInChange], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    max_items: int = 1000,
+    max_items: int = 1200,
 ) -> Iterator[tuple[OptInChange, ...]]:
     """Consecutive groups of ``changes`` whose encoded batch stays under ``max_body_bytes``.
 
     The grouping depends only on the input, so a resumed run re-creates the same batches.
-    ``max_items`` matches the write chunk (an ``UpdateMultiple`` carries at most 1000 rows, so every
-    table's write of a batch fits one ``$batch``): a batch costs a lookup and a write request, and
-    eight sessions each hold one batch, so 1000 keeps the applier's working set the same from a
-    small sync to a large one.
+    A batch costs a lookup and a write request whatever its size, and every session holds one
+    batch, so batches are about 1000 changes: a flush (``OPTIN_PAGES_PER_FLUSH`` pages of 1000
+    over as many shards) gives each shard about 1000, and ``max_items`` leaves room for the
+    shards' shares to vary by a few percent without a second, nearly empty batch. A table's
+    write of a batch fits one ``UpdateMultiple`` (1000 rows) unless more than 1000 of its
+    records change, which then costs one more request.
     """
     envelope_budget = 512  # schema, version, ids and brackets, with room to spare
     group: list[OptInChange] = []

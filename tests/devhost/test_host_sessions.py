@@ -130,7 +130,7 @@ class TestSessionConfig:
             "sessionHandlerOptions": {"maxConcurrentSessions": 5}}}}
         assert parse_host_config(current).max_concurrent_sessions == 3
         assert parse_host_config(legacy).max_concurrent_sessions == 5
-        assert load_host_config(REPO / "host.json").max_concurrent_sessions == 8
+        assert load_host_config(REPO / "host.json").max_concurrent_sessions == 10
 
     @pytest.mark.parametrize("value", [0, -1, "8", 2.5, True])
     def test_a_bad_max_concurrent_sessions_is_refused(self, value: object) -> None:

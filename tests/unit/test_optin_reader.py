@@ -186,7 +186,7 @@ class TestReader:
                               key=lambda m: decode_as(OptInBatch, m.body).batch):
             for item in decode_as(OptInBatch, message.body).items:
                 key = match_key(item.email)
-                shard = shard_of(key, 8) if isinstance(key, str) else 0
+                shard = shard_of(key, world.settings.optin_shards) if isinstance(key, str) else 0
                 assert message.session_id == f"optin-{shard}"
                 seen.setdefault(message.session_id, []).append(item.email)
                 assert item.modified == T0  # when the run saw it
