@@ -36,7 +36,7 @@ CONTACT_OPT_IN = 100000000  # ec_synctype ContactOptIn
 STATUS_NONE = 100000000  # ec_syncstatus None
 START_TIMEOUT_S = 180.0
 # glibc allocator settings, set before the process starts (the deployed Function App sets them
-# as app settings; see the README's deployment steps). With eight session threads glibc gives
+# as app settings; see the README's deployment steps). With ten session threads glibc gives
 # each its own arena and the resident size creeps up with the length of a run: two arenas keep
 # it flat. A fixed mmap threshold keeps blocks of 64 KiB and more (response bodies, large lists)
 # out of the heap, so freeing them returns the memory instead of leaving holes in the heap.
