@@ -21,6 +21,9 @@ Rules:
 - ``message_id`` is derived from (schema, account, run id, batch number), never from the body, so
   a batch re-published after a crash is dropped by Service Bus duplicate detection.
 - Errors name the field, never its value: message bodies hold email addresses.
+- The application properties repeat the batch's identity (schema, version, run id, account,
+  batch number, item count, dry run), so a message whose body cannot be decoded can still be
+  counted as failed in its run (``batch_identity``).
 """
 
 from __future__ import annotations
@@ -88,8 +91,41 @@ def encode(message: QueueMessage) -> OutboundMessage:
         application_properties={
             "schema": message.SCHEMA, "version": message.VERSION, "run_id": message.run_id,
             "account": message.account, "batch": message.batch, "items": len(message.items),
+            "dry_run": message.dry_run,
         },
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BatchIdentity:
+    """Which run and batch a message belongs to, as its application properties say."""
+
+    account: str
+    run_id: str
+    batch: int
+    items: int
+    dry_run: bool
+
+
+def batch_identity(properties: Mapping[str, object] | None) -> BatchIdentity | None:
+    """The opt-in batch ``encode`` named in a message's application properties; None when they
+    name none (a message from elsewhere, or properties that are missing or malformed)."""
+    if not properties or properties.get("schema") != OptInBatch.SCHEMA:
+        return None
+    account, run_id = properties.get("account"), properties.get("run_id")
+    batch, items = properties.get("batch"), properties.get("items")
+    dry_run = properties.get("dry_run")
+    if not (isinstance(account, str) and isinstance(run_id, str) and isinstance(batch, int)):
+        return None
+    try:
+        _check_identity(account, run_id, batch)
+    except ValueError:
+        return None
+    if not isinstance(items, int) or not _is_int(items) or items < 0:
+        return None
+    if not isinstance(dry_run, bool):
+        return None
+    return BatchIdentity(account, run_id, batch, items, dry_run)
 
 
 def decode(body: bytes | str) -> QueueMessage:

@@ -4,7 +4,9 @@ The opt-in queue is session-enabled: the reader puts every address of one shard 
 and Service Bus hands a session to one consumer at a time, so no two invocations write the same
 record at once (``host.json`` caps the sessions processed concurrently for Dataverse's limits).
 An undecodable message raises ``MessageFormatError``: it is retried to the maximum delivery count
-and then dead-lettered with that reason.
+and then dead-lettered with that reason. When its application properties name its run and batch
+(``encode`` puts them there), the last delivery first counts its items as failed in that run, so
+the run completes and its schedule reports them instead of staying in progress.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
-from shared.entrypoints.messages import OptInBatch, decode_as
-from shared.services.optin_apply import Applier, apply_optin_batch
+from shared.entrypoints.messages import OptInBatch, batch_identity, decode_as
+from shared.errors import MessageFormatError
+from shared.services.optin_apply import Applier, apply_optin_batch, count_undecodable_batch
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -29,7 +32,6 @@ bp = func.Blueprint()
     is_sessions_enabled=True,
 )
 def apply_optin(message: func.ServiceBusMessage) -> None:
-    batch = decode_as(OptInBatch, message.get_body())
     services = bootstrap.services()
     applier = Applier(
         crm_records=services.crm_records,
@@ -37,7 +39,15 @@ def apply_optin(message: func.ServiceBusMessage) -> None:
         state=services.sync_state,
         max_delivery_count=services.settings.sync.optin_max_delivery_count,
     )
-    result = apply_optin_batch(batch, applier, delivery_count=message.delivery_count or 1)
+    delivery_count = message.delivery_count or 1
+    try:
+        batch = decode_as(OptInBatch, message.get_body())
+    except MessageFormatError as error:
+        identity = batch_identity(message.application_properties)
+        if identity is not None:
+            count_undecodable_batch(identity, applier, error, delivery_count=delivery_count)
+        raise
+    result = apply_optin_batch(batch, applier, delivery_count=delivery_count)
     logger.info(
         "opt-in batch run=%s account=%s batch=%d applied_now=%s counters=%s",
         batch.run_id, batch.account, batch.batch, result.outcome.applied_now, result.counters,

@@ -59,6 +59,21 @@ class OptInBatchLike(Protocol):
     def dry_run(self) -> bool: ...
 
 
+class BatchIdentityLike(Protocol):
+    """Which run and batch an undecodable message belongs to (from its properties)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def batch(self) -> int: ...
+    @property
+    def items(self) -> int: ...
+    @property
+    def dry_run(self) -> bool: ...
+
+
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     counters: dict[str, int]
@@ -87,10 +102,24 @@ def apply_optin_batch(
     except Exception as error:
         if delivery_count < applier.max_delivery_count:
             raise
-        _give_up(batch, applier, key, error, delivery_count)
+        _count_as_failed(applier, key, batch.run_id, batch.batch, len(batch.items), error,
+                         delivery_count)
         raise
-    _complete_if_last(batch, applier, outcome, delivery_count)
+    _complete_if_last(batch.account, applier, outcome, delivery_count)
     return ApplyResult(counters, outcome)
+
+
+def count_undecodable_batch(
+    identity: BatchIdentityLike, applier: Applier, error: Exception, *, delivery_count: int
+) -> None:
+    """On its last allowed delivery, count a batch whose body cannot be decoded as failed in its
+    run, so the run still completes and its result shows the loss (the caller re-raises, and the
+    message is dead-lettered with its reason)."""
+    if delivery_count < applier.max_delivery_count:
+        return
+    key = optin_sync_key(identity.account, dry_run=identity.dry_run)
+    _count_as_failed(applier, key, identity.run_id, identity.batch, identity.items, error,
+                     delivery_count)
 
 
 def _apply(batch: OptInBatchLike, crm: CrmRecords) -> dict[str, int]:
@@ -121,29 +150,26 @@ def _apply(batch: OptInBatchLike, crm: CrmRecords) -> dict[str, int]:
     return counters
 
 
-def _give_up(
-    batch: OptInBatchLike, applier: Applier, key: SyncKey, error: Exception, delivery_count: int
+def _count_as_failed(
+    applier: Applier, key: SyncKey, run_id: str, batch: int, items: int, error: Exception,
+    delivery_count: int,
 ) -> None:
-    logger.error(
-        "opt-in batch %d of run %s failed on its last delivery: %s",
-        batch.batch, batch.run_id, error,
-    )
+    logger.error("opt-in batch %d of run %s failed on its last delivery: %s", batch, run_id, error)
     counters = dict.fromkeys(COUNTERS, 0)
-    counters["items"] = counters["failed"] = len(batch.items)
+    counters["items"] = counters["failed"] = items
     try:
-        outcome = applier.state.mark_batch_applied(key, batch.run_id, batch.batch, counters)
-        _complete_if_last(batch, applier, outcome, delivery_count)
+        outcome = applier.state.mark_batch_applied(key, run_id, batch, counters)
+        _complete_if_last(key.account, applier, outcome, delivery_count)
     except Exception:  # the original error is the one to dead-letter with
-        logger.exception("could not record batch %d of run %s as failed", batch.batch, batch.run_id)
+        logger.exception("could not record batch %d of run %s as failed", batch, run_id)
 
 
 def _complete_if_last(
-    batch: OptInBatchLike, applier: Applier, outcome: BatchOutcome, delivery_count: int
+    account: str, applier: Applier, outcome: BatchOutcome, delivery_count: int
 ) -> None:
     # A redelivered batch of a completed run writes the schedule again: the delivery that
     # completed the run may have failed while writing it, and a schedule left "in progress"
     # would never be due again. Rewriting None and the same result is harmless otherwise.
     redelivered = not outcome.applied_now and delivery_count > 1
     if outcome.completed_now or (redelivered and outcome.run.status is RunStatus.COMPLETED):
-        complete_schedule(applier.crm_settings, batch.account, SYNC_TYPE, outcome.run,
-                          applier.clock())
+        complete_schedule(applier.crm_settings, account, SYNC_TYPE, outcome.run, applier.clock())

@@ -68,10 +68,13 @@ def queue_function() -> Callable[[func.ServiceBusMessage], None]:
     return function  # type: ignore[no-any-return]
 
 
-def message(body: bytes, *, delivery_count: int = 1) -> ServiceBusMessage:
+def message(
+    body: bytes, *, delivery_count: int = 1, properties: Mapping[str, object] | None = None
+) -> ServiceBusMessage:
     return ServiceBusMessage(
         body=body, message_id="m-1", delivery_count=delivery_count, session_id="optin-0",
-        application_properties={}, user_properties={}, content_type="application/json",
+        application_properties=dict(properties or {}), user_properties=dict(properties or {}),
+        content_type="application/json",
     )
 
 
@@ -119,3 +122,48 @@ def test_the_last_delivery_marks_the_batch_failed_then_raises() -> None:
     assert run.status is RunStatus.COMPLETED
     assert run.counters["failed"] == 2
     assert fixture.settings.schedules["sched-1"].last_result == "2 read, 0 changed, 2 failed"
+
+
+def test_an_undecodable_batch_is_counted_as_failed_in_its_run_on_its_last_delivery() -> None:
+    fixture = Fixture()
+    fixture.records.add("contact", "ann@example.com")
+    # What encode put in the properties of a batch of two, with a body that no longer decodes.
+    properties = dict(encode(OptInBatch(RUN, "acc-1", 0, (
+        OptInChange("ann@example.com", "Double", NOW),
+        OptInChange("bob@example.com", "Single", NOW),
+    ))).application_properties)
+    with bootstrap.override(fixture.services):
+        for delivery in (1, 2):
+            with pytest.raises(MessageFormatError):
+                queue_function()(message(b"{", delivery_count=delivery, properties=properties))
+            assert fixture.run().batches_applied == 0
+            assert fixture.settings.schedules["sched-1"].status is SyncStatus.IN_PROGRESS
+        with pytest.raises(MessageFormatError):
+            queue_function()(message(b"{", delivery_count=3, properties=properties))
+    run = fixture.run()
+    assert run.status is RunStatus.COMPLETED
+    assert run.counters["items"] == 2 and run.counters["failed"] == 2
+    schedule = fixture.settings.schedules["sched-1"]
+    assert schedule.status is SyncStatus.NONE
+    assert schedule.last_result == "2 read, 0 changed, 2 failed"
+    assert fixture.records.lookups == [] and fixture.records.writes == []
+
+
+@pytest.mark.parametrize("properties", [
+    {},
+    {"schema": "other", "run_id": RUN, "account": "acc-1", "batch": 0, "items": 2,
+     "dry_run": False},
+    {"schema": "optin-batch", "run_id": RUN, "account": "acc-1", "batch": 0, "items": 2},
+    {"schema": "optin-batch", "run_id": RUN, "account": "acc-1", "batch": "0", "items": 2,
+     "dry_run": False},
+    {"schema": "optin-batch", "run_id": RUN, "account": "", "batch": 0, "items": 2,
+     "dry_run": False},
+])
+def test_an_undecodable_message_whose_properties_name_no_batch_counts_nothing(
+    properties: dict[str, object],
+) -> None:
+    fixture = Fixture()
+    with bootstrap.override(fixture.services), pytest.raises(MessageFormatError):
+        queue_function()(message(b"{", delivery_count=3, properties=properties))
+    assert fixture.run().batches_applied == 0
+    assert fixture.settings.schedules["sched-1"].status is SyncStatus.IN_PROGRESS

@@ -68,7 +68,30 @@ def test_the_envelope_names_schema_and_version_and_properties_carry_no_addresses
     assert outbound.application_properties == {
         "schema": "optin-batch", "version": 1, "run_id": "20261129T120000Z-a1",
         "account": "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "batch": 3, "items": 1,
+        "dry_run": False,
     }
+
+
+def test_the_properties_name_the_batch_even_when_the_body_cannot_be_read() -> None:
+    outbound = messages.encode(a_batch())
+
+    identity = messages.batch_identity(outbound.application_properties)
+
+    assert identity == messages.BatchIdentity(
+        account="3f2504e0-4f89-11d3-9a0c-0305e82c3301", run_id="20261129T120000Z-a1", batch=3,
+        items=1, dry_run=False,
+    )
+
+
+@pytest.mark.parametrize("change", [
+    {"schema": "suppression-batch"}, {"run_id": ""}, {"account": 7}, {"batch": -1},
+    {"batch": True}, {"batch": messages.MAX_BATCH_NUMBER + 1}, {"items": -1}, {"items": "1"},
+    {"dry_run": "false"}, {"dry_run": None},
+])
+def test_properties_that_do_not_name_a_batch_give_no_identity(change: dict[str, Any]) -> None:
+    properties = {**messages.encode(a_batch()).application_properties, **change}
+    assert messages.batch_identity(properties) is None
+    assert messages.batch_identity(None) is None
 
 
 def test_times_in_other_zones_decode_as_the_same_instant_in_utc() -> None:
