@@ -11,6 +11,7 @@ the host's invocation counters. A SIGKILL writes nothing, as a crash would.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import json
 import logging
 import resource
@@ -39,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="queue lock duration in seconds (short: killed deliveries come"
                         " back soon)")
     args = parser.parse_args(argv)
+    faulthandler.enable()  # a crash in native code leaves its threads' stacks in the log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-10s %(message)s")
     for noisy in ("azure", "urllib3", "msal"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

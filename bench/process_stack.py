@@ -178,7 +178,9 @@ class ProcessStack:
         """SIGTERM, wait, and return what the connector reported about itself at exit."""
         _stop(self.connector, timeout_s=120.0)
         if not self.connector_report.exists():
-            raise StackError("the connector exited without its report; see connector.log")
+            code = None if self.connector is None else self.connector.returncode
+            raise StackError(f"the connector exited (status {code}) without its report;"
+                             f" see {self.work_dir / 'connector.log'}")
         report: dict[str, Any] = json.loads(self.connector_report.read_text())
         return report
 
