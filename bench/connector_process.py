@@ -1,11 +1,14 @@
 """The connector on its own: the dev host running this repo's ``function_app`` until SIGTERM.
 
-``python -m bench.connector_process --settings F --report R [--lock-duration S]``
+``python -m bench.connector_process --settings F --report R [--ready M] [--lock-duration S]``
 
 Timers fire on their schedule and queue triggers run; on SIGTERM or SIGINT the host stops taking
 work, lets running invocations finish, and writes ``R``: the process's own peak resident memory
 (``getrusage(RUSAGE_SELF)``, so the emulators and Azurite, which run elsewhere, are not in it) and
 the host's invocation counters. A SIGKILL writes nothing, as a crash would.
+
+The signal handlers are installed before anything slow is imported, and ``M`` is written once they
+are: a stop sent after ``M`` exists always ends with the report, even during start-up.
 """
 
 from __future__ import annotations
@@ -21,9 +24,6 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from devhost.host import DevHost, HostOptions
-from shared.adapters.local_queue import QueueOptions
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -33,13 +33,27 @@ def peak_rss_mb() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    stopping = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stopping.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
     parser = argparse.ArgumentParser(prog="python -m bench.connector_process", description=__doc__)
     parser.add_argument("--settings", required=True, help="local settings file")
     parser.add_argument("--report", required=True, help="where to write the exit report (JSON)")
+    parser.add_argument("--ready", help="a file to create once a stop is sure to be reported")
     parser.add_argument("--lock-duration", type=float, default=None,
                         help="queue lock duration in seconds (short: killed deliveries come"
                         " back soon)")
     args = parser.parse_args(argv)
+    if args.ready:
+        Path(args.ready).touch()
+    # Imported after the handlers: loading the app takes a while.
+    from devhost.host import DevHost, HostOptions
+    from shared.adapters.local_queue import QueueOptions
+
     faulthandler.enable()  # a crash in native code leaves its threads' stacks in the log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-10s %(message)s")
     for noisy in ("azure", "urllib3", "msal"):
@@ -51,13 +65,6 @@ def main(argv: list[str] | None = None) -> int:
         args.settings, script="function_app", app_dir=ROOT,
         options=HostOptions(http=False, default_queue_options=queue_options),
     )
-    stopping = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stopping.set()
-
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
     host.start()
     try:
         while not stopping.wait(0.5):

@@ -89,6 +89,7 @@ class ProcessStack:
         self.queue_dir = work_dir / "queues"
         self.settings_path = work_dir / "local.settings.json"
         self.connector_report = work_dir / "connector.json"
+        self._connector_ready = work_dir / "connector.ready"
         self._emulators: subprocess.Popen[bytes] | None = None
         self._azurite: subprocess.Popen[bytes] | None = None
         self.connector: subprocess.Popen[bytes] | None = None
@@ -166,8 +167,10 @@ class ProcessStack:
         if self.connector is not None and self.connector.poll() is None:
             raise StackError("the connector is already running")
         self.connector_report.unlink(missing_ok=True)
+        self._connector_ready.unlink(missing_ok=True)
         command = [sys.executable, "-m", "bench.connector_process",
-                   "--settings", str(self.settings_path), "--report", str(self.connector_report)]
+                   "--settings", str(self.settings_path), "--report", str(self.connector_report),
+                   "--ready", str(self._connector_ready)]
         if lock_duration_s is not None:
             command += ["--lock-duration", str(lock_duration_s)]
         self.connector = self._spawn(command, "connector.log",
@@ -176,6 +179,11 @@ class ProcessStack:
 
     def stop_connector(self) -> dict[str, Any]:
         """SIGTERM, wait, and return what the connector reported about itself at exit."""
+        # A SIGTERM before its handlers are installed would end it without a report.
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while (self.connector is not None and self.connector.poll() is None
+               and not self._connector_ready.exists() and time.monotonic() < deadline):
+            time.sleep(0.02)
         _stop(self.connector, timeout_s=120.0)
         if not self.connector_report.exists():
             code = None if self.connector is None else self.connector.returncode
