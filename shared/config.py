@@ -139,8 +139,8 @@ class SyncSettings:
     read_overlap_s: float = 300.0
     reader_max_s: float = 240.0
     optin_shards: int = 10
-    # 16 pages over 8 shards make two full batches of 1,000 per shard: few requests (a batch
-    # costs a lookup and one write request) with a reader buffer that stays small.
+    # As many pages as shards: each flush gives every shard one batch of about 1,000 (a batch
+    # costs a lookup and one write request whatever its size), and the reader's buffer stays small.
     optin_pages_per_flush: int = 10
     optin_max_delivery_count: int = 10
 

@@ -121,7 +121,7 @@ def batch_identity(properties: Mapping[str, object] | None) -> BatchIdentity | N
         _check_identity(account, run_id, batch)
     except ValueError:
         return None
-    if not isinstance(items, int) or not _is_int(items) or items < 0:
+    if isinstance(items, bool) or not isinstance(items, int) or items < 0:
         return None
     if not isinstance(dry_run, bool):
         return None
