@@ -1,6 +1,7 @@
 """The connector on its own: the dev host running this repo's ``function_app`` until SIGTERM.
 
-``python -m bench.connector_process --settings F --report R [--ready M] [--lock-duration S]``
+``python -m bench.connector_process --settings F --report R [--ready M] [--lock-duration S]
+[--memory-samples FILE]``
 
 Timers fire on their schedule and queue triggers run; on SIGTERM or SIGINT the host stops taking
 work, lets running invocations finish, and writes ``R``: the process's own peak resident memory
@@ -24,6 +25,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from bench.memory_samples import MemorySampler
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -44,6 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--settings", required=True, help="local settings file")
     parser.add_argument("--report", required=True, help="where to write the exit report (JSON)")
     parser.add_argument("--ready", help="a file to create once a stop is sure to be reported")
+    parser.add_argument("--memory-samples", help="append memory samples (JSON lines) to this"
+                        " file every 0.5 s (see bench.memory_samples)")
     parser.add_argument("--lock-duration", type=float, default=None,
                         help="queue lock duration in seconds (short: killed deliveries come"
                         " back soon)")
@@ -54,6 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     from devhost.host import DevHost, HostOptions
     from shared.adapters.local_queue import QueueOptions
 
+    if args.memory_samples:
+        MemorySampler(args.memory_samples).start()
     faulthandler.enable()  # a crash in native code leaves its threads' stacks in the log
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)-10s %(message)s")
     for noisy in ("azure", "urllib3", "msal"):

@@ -126,7 +126,8 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
             stack.admin(system, "DELETE", "stats")
         store = LocalQueueStore(stack.queue_dir)
         started = time.monotonic()
-        stack.start_connector()
+        stack.start_connector(
+            memory_samples=Path(args.memory_samples).resolve() if args.memory_samples else None)
         deadline = started + args.timeout
         while not runs_complete(stack, store, args.accounts):
             if stack.connector is not None and stack.connector.poll() is not None:
@@ -200,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE",
                         help="an app setting for the connector (repeatable)")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
+    parser.add_argument("--memory-samples", metavar="FILE",
+                        help="the connector appends its memory every 0.5 s to FILE (JSON lines)")
     args = parser.parse_args(argv)
     if args.contacts < 50 or args.accounts < 1 or args.scale <= 0:
         parser.error("--contacts must be >= 50, --accounts >= 1, --scale > 0")

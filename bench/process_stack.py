@@ -163,7 +163,9 @@ class ProcessStack:
         self.settings_path.write_text(json.dumps({**sample, "Values": values}, indent=2))
 
     # --- the connector ----------------------------------------------------------------------------
-    def start_connector(self, *, lock_duration_s: float | None = None) -> subprocess.Popen[bytes]:
+    def start_connector(
+        self, *, lock_duration_s: float | None = None, memory_samples: Path | None = None
+    ) -> subprocess.Popen[bytes]:
         if self.connector is not None and self.connector.poll() is None:
             raise StackError("the connector is already running")
         self.connector_report.unlink(missing_ok=True)
@@ -173,6 +175,8 @@ class ProcessStack:
                    "--ready", str(self._connector_ready)]
         if lock_duration_s is not None:
             command += ["--lock-duration", str(lock_duration_s)]
+        if memory_samples is not None:
+            command += ["--memory-samples", str(memory_samples)]
         self.connector = self._spawn(command, "connector.log",
                                      environment={**os.environ, **CONNECTOR_ENVIRONMENT})
         return self.connector
