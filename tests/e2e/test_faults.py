@@ -9,7 +9,11 @@ from typing import Any
 from devtools.local_stack import LocalStack
 from devtools.run_report import build_report
 from emulators.datagen import generate_dataset
-from shared.adapters.local_queue import MAX_DELIVERY_COUNT_EXCEEDED, LocalQueuePublisher
+from shared.adapters.local_queue import (
+    MAX_DELIVERY_COUNT_EXCEEDED,
+    LocalQueuePublisher,
+    LocalQueueStore,
+)
 from shared.domain.email import match_key
 from shared.domain.model import SyncStatus
 from shared.domain.optin import shard_of
@@ -120,3 +124,41 @@ def test_an_undecodable_message_is_dead_lettered_with_its_reason() -> None:
         assert letter.dead_letter_reason == MAX_DELIVERY_COUNT_EXCEEDED
         assert "MessageFormatError" in (letter.dead_letter_description or ""), letter
         assert stack.counters()["dead_lettered"] == 1
+
+
+def test_a_batch_whose_body_cannot_be_read_is_counted_as_failed_in_its_run() -> None:
+    org = Org(email_accounts=1)
+    row_id = org.add_schedule(0, sync_now=True)
+    contacts = []
+    for n in range(3):
+        org.add_dotdigital(0, f"reader{n}@example.com", "Double")
+        contacts.append(org.add_crm("contacts", f"reader{n}@example.com"))
+    with stack_for(org.dataset(), queues=False, OPTIN_SHARDS="1",
+                   OPTIN_MAX_DELIVERY_COUNT="2") as stack:
+        assert stack.trigger_timer().succeeded
+        # The run's one batch arrives with a body this app cannot read (a newer schema, or
+        # damage on the way), under the application properties its reader gave it.
+        directory = stack.values["LOCAL_QUEUE_DIR"]
+        store = LocalQueueStore(directory)
+        session = store.accept_next_session(stack.optin_queue)
+        assert session is not None
+        [original] = store.receive_from_session(session).messages
+        store.complete(original)
+        store.release_session(session)
+        LocalQueuePublisher(directory).publish(stack.optin_queue, [OutboundMessage(
+            "unreadable-0", b'{"schema": "optin-batch", "version": 2}',
+            application_properties=original.application_properties,
+            session_id=original.session_id,
+        )])
+
+        stack.start_queues()
+        stack.wait_idle()
+
+        [letter] = stack.dead_letters()
+        assert letter.message_id == "unreadable-0"
+        assert "MessageFormatError" in (letter.dead_letter_description or ""), letter
+        schedule = next(s for s in stack.schedules() if s.row_id == row_id)
+        assert schedule.status is SyncStatus.NONE
+        assert schedule.last_result == "3 read, 0 changed, 3 failed"
+        values = stack.values_of("contacts")
+        assert [values[c] for c in contacts] == [None, None, None]
