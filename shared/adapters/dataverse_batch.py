@@ -1,7 +1,8 @@
 """Build ``$batch`` request bodies and parse their multipart responses (Dataverse Web API).
 
 The format follows the documented wire shape exactly: CRLF line endings, ``application/http``
-parts with ``Content-Transfer-Encoding: binary``, and change sets for atomic groups.
+parts with ``Content-Transfer-Encoding: binary``, and change sets for atomic groups. A failed
+part maps to the error class a standalone request with its status would raise (``part_error``).
 """
 
 from __future__ import annotations
@@ -12,6 +13,11 @@ import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import requests
+
+from shared.adapters.http_policy import classify
+from shared.errors import BadRequest, IntegrationError, System
 
 CRLF = "\r\n"
 
@@ -175,3 +181,14 @@ def _json_body(text: str, start: int, stop: int) -> Any:
 
 
 _JSON = json.JSONDecoder()
+
+
+def part_error(result: BatchPartResult) -> IntegrationError:
+    """The same error class a standalone request with this status would raise."""
+    standalone = requests.Response()
+    standalone.status_code = result.status
+    standalone.headers.update(result.headers)
+    standalone._content = json.dumps(result.body).encode() if result.body is not None else b""
+    return classify(System.DATAVERSE, standalone, "$batch part") or BadRequest(
+        System.DATAVERSE, "batch operation failed", status=result.status
+    )
