@@ -43,9 +43,12 @@ def apply_optin(message: func.ServiceBusMessage) -> None:
     try:
         batch = decode_as(OptInBatch, message.get_body())
     except MessageFormatError as error:
-        identity = batch_identity(message.application_properties)
-        if identity is not None:
-            count_undecodable_batch(identity, applier, error, delivery_count=delivery_count)
+        named = batch_identity(message.application_properties)
+        if named is not None:
+            count_undecodable_batch(
+                applier, error, account=named.account, run_id=named.run_id, batch=named.batch,
+                items=named.items, dry_run=named.dry_run, delivery_count=delivery_count,
+            )
         raise
     result = apply_optin_batch(batch, applier, delivery_count=delivery_count)
     logger.info(

@@ -59,21 +59,6 @@ class OptInBatchLike(Protocol):
     def dry_run(self) -> bool: ...
 
 
-class BatchIdentityLike(Protocol):
-    """Which run and batch an undecodable message belongs to (from its properties)."""
-
-    @property
-    def run_id(self) -> str: ...
-    @property
-    def account(self) -> str: ...
-    @property
-    def batch(self) -> int: ...
-    @property
-    def items(self) -> int: ...
-    @property
-    def dry_run(self) -> bool: ...
-
-
 @dataclass(frozen=True, slots=True)
 class ApplyResult:
     counters: dict[str, int]
@@ -110,16 +95,17 @@ def apply_optin_batch(
 
 
 def count_undecodable_batch(
-    identity: BatchIdentityLike, applier: Applier, error: Exception, *, delivery_count: int
+    applier: Applier, error: Exception, *, account: str, run_id: str, batch: int, items: int,
+    dry_run: bool, delivery_count: int,
 ) -> None:
-    """On its last allowed delivery, count a batch whose body cannot be decoded as failed in its
-    run, so the run still completes and its result shows the loss (the caller re-raises, and the
-    message is dead-lettered with its reason)."""
+    """On its last allowed delivery, count a batch whose body cannot be decoded (``items`` of
+    batch ``batch`` of ``run_id``, as its message's properties say) as failed in its run, so the
+    run still completes and its result shows the loss (the caller re-raises, and the message is
+    dead-lettered with its reason)."""
     if delivery_count < applier.max_delivery_count:
         return
-    key = optin_sync_key(identity.account, dry_run=identity.dry_run)
-    _count_as_failed(applier, key, identity.run_id, identity.batch, identity.items, error,
-                     delivery_count)
+    key = optin_sync_key(account, dry_run=dry_run)
+    _count_as_failed(applier, key, run_id, batch, items, error, delivery_count)
 
 
 def _apply(batch: OptInBatchLike, crm: CrmRecords) -> dict[str, int]:
