@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import azure.functions as func
 import pytest
 
 from devhost.host import DevHost, HostOptions
@@ -46,31 +47,45 @@ def recorder() -> Recorder:
     return Recorder()
 
 
-@pytest.fixture
-def make_host(
-    tmp_path: Path, recorder: Recorder, clock: ManualClock
+def host_factory(
+    tmp_path: Path, clock: ManualClock, build: Callable[[], func.FunctionApp],
+    settings: Mapping[str, str], release: Callable[[], None], **defaults: Any,
 ) -> Iterator[Callable[..., DevHost]]:
+    """Yields a maker of dev hosts, each on a fresh app from ``build`` with ``settings`` and
+    ``defaults`` as its options; at the end ``release`` lets blocked functions go and every
+    host is stopped."""
     hosts: list[DevHost] = []
 
     def make(
         *, config: HostConfig | None = None, values: dict[str, str] | None = None,
         started: bool = True, **options: Any,
     ) -> DevHost:
-        settings = LocalSettings(
-            values={**SETTINGS, "LOCAL_QUEUE_DIR": str(tmp_path / "queues"), **(values or {})},
+        local = LocalSettings(
+            values={**settings, "LOCAL_QUEUE_DIR": str(tmp_path / "queues"), **(values or {})},
             source="test settings",
         )
-        options.setdefault("timers", False)  # tests tick the scheduler themselves
-        options.setdefault("http_port", 0)
-        host = DevHost(build_app(recorder), settings, host_config=config,
-                       options=HostOptions(**options), clock=clock, app_dir=tmp_path)
+        host = DevHost(build(), local, host_config=config,
+                       options=HostOptions(**{**defaults, **options}), clock=clock,
+                       app_dir=tmp_path)
         hosts.append(host)
         if started:
             host.start()
         return host
 
     yield make
+    release()
     for host in hosts:
+        host.stop(timeout_s=10)
+
+
+@pytest.fixture
+def make_host(
+    tmp_path: Path, recorder: Recorder, clock: ManualClock
+) -> Iterator[Callable[..., DevHost]]:
+    def release() -> None:
         if recorder.gate is not None:
             recorder.gate.set()
-        host.stop(timeout_s=10)
+
+    # Tests tick the scheduler themselves.
+    yield from host_factory(tmp_path, clock, lambda: build_app(recorder), SETTINGS, release,
+                            timers=False, http_port=0)

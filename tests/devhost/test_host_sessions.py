@@ -7,13 +7,12 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import azure.functions as func
 import pytest
 
 from devhost.app_index import index_functions
-from devhost.host import DevHost, HostOptions
+from devhost.host import DevHost
 from devhost.host_config import HostConfig, load_host_config, parse_host_config
 from devhost.local_settings import LocalSettings
 from shared.adapters.local_queue import (
@@ -24,7 +23,7 @@ from shared.adapters.local_queue import (
 )
 from shared.errors import ConfigError, MessageFormatError
 from shared.services.ports import OutboundMessage
-from tests.devhost.conftest import ManualClock
+from tests.devhost.conftest import ManualClock, host_factory
 from tests.devhost.test_host import _wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -95,24 +94,12 @@ def session_recorder() -> SessionRecorder:
 def make_session_host(
     tmp_path: Path, session_recorder: SessionRecorder, clock: ManualClock
 ) -> Iterator[Callable[..., DevHost]]:
-    hosts: list[DevHost] = []
+    def release() -> None:
+        if session_recorder.gate is not None:
+            session_recorder.gate.set()
 
-    def make(*, config: HostConfig | None = None, started: bool = True, **options: Any) -> DevHost:
-        settings = LocalSettings({**SETTINGS, "LOCAL_QUEUE_DIR": str(tmp_path / "queues")})
-        options.setdefault("timers", False)
-        options.setdefault("http", False)
-        host = DevHost(build_session_app(session_recorder), settings, host_config=config,
-                       options=HostOptions(**options), clock=clock, app_dir=tmp_path)
-        hosts.append(host)
-        if started:
-            host.start()
-        return host
-
-    yield make
-    if session_recorder.gate is not None:
-        session_recorder.gate.set()
-    for host in hosts:
-        host.stop(timeout_s=10)
+    yield from host_factory(tmp_path, clock, lambda: build_session_app(session_recorder),
+                            SETTINGS, release, timers=False, http=False)
 
 
 def in_session(message_id: str, session: str, body: bytes = b"{}") -> OutboundMessage:
