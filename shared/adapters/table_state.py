@@ -67,9 +67,12 @@ from shared.services.ports import (
 
 DEFAULT_TABLE = "syncstate"
 WATERMARK_ROW = "watermark"
-# Concurrent appliers of one run contend on its header; a few quick re-reads settle it, and if
-# they don't the error is retryable (the message is redelivered).
-_MAX_ATTEMPTS = 8
+# Concurrent appliers of one run contend on its header: each attempt lets one of them through,
+# so with ten sessions (more with several instances) eight attempts were sometimes not enough,
+# and the batch's redelivery then found its records already written and counted them unchanged.
+# Randomised back-off up to 1 s a try; if even this fails the error is retryable (redelivery).
+_MAX_ATTEMPTS = 32
+_MAX_BACK_OFF_S = 1.0
 
 
 def _utcnow() -> datetime:
@@ -275,7 +278,7 @@ class TableSyncStateStore:
         return codec.utc(self._clock(), "clock") if status is RunStatus.COMPLETED else None
 
     def _back_off(self, attempt: int) -> None:
-        self._sleep(min(0.02 * 2**attempt, 0.5) * random.random())
+        self._sleep(min(0.02 * 2**attempt, _MAX_BACK_OFF_S) * random.random())
 
 
 def _etag(entity: TableEntity) -> str:

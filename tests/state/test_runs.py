@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -206,6 +207,30 @@ def test_concurrent_appliers_count_every_batch_once(
     final = setup.get_run(KEY, run_id)
     assert final is not None and final.status is RunStatus.COMPLETED
     assert final.counters == {"changed": sum(range(batches))}
+
+
+def test_the_store_settles_forty_concurrent_appliers_without_redelivery(
+    make_store: Callable[[], SyncStateStore],
+) -> None:
+    # Forty sessions (four instances of host.json's ten) applying one run's batches at once:
+    # each must get through on its first delivery, or its redelivery would count its records as
+    # unchanged (they were written by the first).
+    setup = make_store()
+    run_id = new_run(setup)
+    batches = 40
+    setup.record_published(KEY, run_id, batches=batches, done=True)
+    start = threading.Barrier(batches)
+
+    def deliver(batch: int) -> bool:
+        store = make_store()
+        start.wait(timeout=30)
+        return store.mark_batch_applied(KEY, run_id, batch, {"changed": 1}).applied_now
+
+    with ThreadPoolExecutor(max_workers=batches) as pool:
+        assert all(pool.map(deliver, range(batches)))
+    final = setup.get_run(KEY, run_id)
+    assert final is not None and final.status is RunStatus.COMPLETED
+    assert final.counters == {"changed": batches}
 
 
 @settings(max_examples=25, deadline=None,
