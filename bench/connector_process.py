@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.ready).touch()
     # Imported after the handlers: loading the app takes a while.
     from devhost.host import DevHost, HostOptions
-    from shared.adapters.local_queue import QueueOptions
+    from devhost.local_queue import QueueOptions
 
     if args.memory_samples:
         MemorySampler(args.memory_samples).start()

@@ -33,8 +33,8 @@ from typing import Any, Protocol
 
 from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
 from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
-from shared.adapters import table_codec as codec
-from shared.adapters.local_queue import DB_FILE, LocalQueueStore
+from devhost.local_queue import DB_FILE, LocalQueueStore
+from shared.adapters.storage import codec
 from shared.entrypoints.messages import OptInBatch, decode_as
 
 TABLES = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}

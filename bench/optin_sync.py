@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
-from shared.adapters.local_queue import LocalQueueStore
+from devhost.local_queue import LocalQueueStore
 
 # The real service: 6,000 requests and 1,200,000 ms of execution per user per 300 s, 52 at once.
 REAL_WINDOW_S = 300.0

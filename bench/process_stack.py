@@ -28,7 +28,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
 from devtools.local_stack import emulator_settings
-from shared.adapters.table_state import DEFAULT_TABLE
+from shared.adapters.storage.sync_state import DEFAULT_TABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTIN_QUEUE = "optin-batches"

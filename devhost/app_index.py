@@ -16,9 +16,9 @@ from typing import Any
 
 from azure.functions.decorators.function_app import Function, FunctionRegister
 
+from devhost.local_queue import validate_queue_name
 from devhost.local_settings import LocalSettings
 from devhost.ncrontab import Schedule, parse_schedule
-from shared.adapters.local_queue import validate_queue_name
 from shared.errors import ConfigError
 
 # get_functions() may run only once per app object (a second call fails on "duplicate" names).

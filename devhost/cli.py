@@ -14,8 +14,8 @@ from pathlib import Path
 from types import FrameType
 
 from devhost.host import DEFAULT_QUEUE_DIR, DevHost, HostOptions
+from devhost.local_queue import LocalQueueStore, QueueOptions
 from devhost.local_settings import load_local_settings
-from shared.adapters.local_queue import LocalQueueStore, QueueOptions
 from shared.errors import AppError
 
 logger = logging.getLogger("devhost")

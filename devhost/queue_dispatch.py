@@ -24,7 +24,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from devhost.app_index import QueueFunction
 from devhost.host_config import HostConfig
 from devhost.invocation import Counters, Invoker
-from shared.adapters.local_queue import LocalQueueStore, SessionLock, StoredMessage
+from devhost.local_queue import LocalQueueStore, SessionLock, StoredMessage
 from shared.errors import PreconditionFailed
 
 logger = logging.getLogger("devhost")

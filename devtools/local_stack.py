@@ -39,20 +39,20 @@ from devhost.app_index import load_function_app
 from devhost.host import DevHost, HostOptions
 from devhost.host_config import HostConfig, load_host_config
 from devhost.invocation import Outcome
+from devhost.local_queue import QueueOptions, StoredMessage
 from devhost.local_settings import parse_local_settings
 from devtools.azurite import AzuriteHandle, start_azurite
 from devtools.emulator_admin import EmulatorAdmin
 from emulators.cluster import EmulatorCluster
 from emulators.datagen import generate_dataset, secrets_for
 from shared import bootstrap
-from shared.adapters.dataverse_settings import schedule_from_row
-from shared.adapters.local_queue import QueueOptions, StoredMessage
-from shared.adapters.table_runs import TableRunJournal
-from shared.adapters.table_state import TableSyncStateStore
+from shared.adapters.dataverse.settings_tables import schedule_from_row
+from shared.adapters.storage.run_journal import TableRunJournal
+from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import load_settings
 from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import is_due
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
 
 logger = logging.getLogger("stack")

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from devtools.local_stack import Completion, LocalStack
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 
 TABLES = ("contact", "lead", "account")

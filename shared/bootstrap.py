@@ -14,15 +14,15 @@ from dataclasses import dataclass
 
 from azure.data.tables import TableServiceClient
 
-from shared.adapters.dataverse import DataverseClient
-from shared.adapters.dataverse_records import DataverseCrmRecords
-from shared.adapters.dataverse_settings import DataverseCrmSettings
-from shared.adapters.dotdigital_platform import DotdigitalEmailPlatform
-from shared.adapters.local_queue import LocalQueuePublisher
-from shared.adapters.msal_auth import EntraTokenProvider
-from shared.adapters.servicebus_publisher import ServiceBusBatchPublisher
-from shared.adapters.table_runs import TableRunJournal
-from shared.adapters.table_state import TableSyncStateStore
+from devhost.local_queue import LocalQueuePublisher
+from shared.adapters.dataverse.client import DataverseClient
+from shared.adapters.dataverse.records import DataverseCrmRecords
+from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
+from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
+from shared.adapters.identity.entra import EntraTokenProvider
+from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
+from shared.adapters.storage.run_journal import TableRunJournal
+from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import Settings, load_settings
 from shared.services.ports import (
     BatchPublisher,

@@ -18,7 +18,7 @@ import azure.functions as func
 from shared import bootstrap
 from shared.entrypoints.messages import OptInBatch, batch_identity, decode_as
 from shared.errors import MessageFormatError
-from shared.services.optin_apply import Applier, apply_optin_batch, count_undecodable_batch
+from shared.services.optin.applier import Applier, apply_optin_batch, count_undecodable_batch
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()

@@ -11,9 +11,9 @@ import azure.functions as func
 
 from shared import bootstrap
 from shared.entrypoints.messages import OptInBatch, OptInChange, chunk_optin_changes, encode
-from shared.services.optin_reader import OptInReader
+from shared.services.optin.reader import OptInReader
 from shared.services.ports import ContactOptIn, OutboundMessage
-from shared.services.sync_cycle import run_sync_cycle
+from shared.services.sync.cycle import run_sync_cycle
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()

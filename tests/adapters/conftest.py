@@ -9,8 +9,8 @@ import pytest
 import requests
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.http_policy import RetryPolicy
-from shared.adapters.msal_auth import EntraTokenProvider
+from shared.adapters.http.policy import RetryPolicy
+from shared.adapters.identity.entra import EntraTokenProvider
 from shared.config import DataverseSettings, EntraSettings, HttpSettings
 
 # Every adapter test runs twice: against clean emulators, and with 10% 429s (Retry-After 1 s) and

@@ -11,8 +11,8 @@ import pytest
 import requests
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.dataverse import BulkUpdate, DataverseClient
-from shared.adapters.http_policy import RetryPolicy
+from shared.adapters.dataverse.client import BulkUpdate, DataverseClient
+from shared.adapters.http.policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
 from shared.domain.email import InvalidEmail, match_key
 from shared.errors import AuthFailed, BadRequest, NotFound, WaitTooLong

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.dataverse import DataverseClient, Query
-from shared.adapters.dataverse_records import PADDED_FILTER, DataverseCrmRecords
-from shared.adapters.http_policy import RetryPolicy
+from shared.adapters.dataverse.client import DataverseClient, Query
+from shared.adapters.dataverse.records import PADDED_FILTER, DataverseCrmRecords
+from shared.adapters.http.policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
 from shared.domain.email import match_key
 from shared.domain.model import OptInType

@@ -7,9 +7,9 @@ import uuid
 from collections.abc import Callable
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.dataverse import DataverseClient
-from shared.adapters.dataverse_settings import DataverseCrmSettings
-from shared.adapters.http_policy import RetryPolicy
+from shared.adapters.dataverse.client import DataverseClient
+from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
+from shared.adapters.http.policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
 from shared.domain.model import ScheduleUpdate, SyncStatus, SyncType
 from tests.adapters.conftest import admin

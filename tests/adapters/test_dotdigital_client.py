@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters.dotdigital import ApiCredentials, DotdigitalClient, RegionCache
-from shared.adapters.http_policy import RetryPolicy
+from shared.adapters.dotdigital.client import ApiCredentials, DotdigitalClient, RegionCache
+from shared.adapters.http.policy import RetryPolicy
 from shared.config import HttpSettings
 from shared.errors import AuthFailed
 from tests.adapters.conftest import admin

@@ -7,7 +7,7 @@ import dataclasses
 import jwt
 import pytest
 
-from shared.adapters.msal_auth import EntraTokenProvider
+from shared.adapters.identity.entra import EntraTokenProvider
 from shared.config import DataverseSettings, EntraSettings, HttpSettings
 from shared.errors import AuthFailed
 

@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from emulators.cluster import EmulatorCluster
-from shared.adapters import dataverse_records
-from shared.adapters.dataverse import DataverseClient, Query
-from shared.adapters.dataverse_records import (
+from shared.adapters.dataverse import records as dataverse_records
+from shared.adapters.dataverse.client import DataverseClient, Query
+from shared.adapters.dataverse.records import (
     PADDED_FILTER,
     PADDED_INDEX_TTL_S,
     TABLES,
@@ -23,7 +23,7 @@ from shared.adapters.dataverse_records import (
     PaddedRows,
     _records,
 )
-from shared.adapters.http_policy import RetryPolicy
+from shared.adapters.http.policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
 from tests.adapters.conftest import admin
 

@@ -11,7 +11,7 @@ from azure.data.tables import EdmType, EntityProperty
 
 from bench.kill_trials import watermark_violations
 from bench.process_stack import OPTIN_QUEUE
-from shared.adapters.local_queue import LocalQueueStore, QueueOptions
+from devhost.local_queue import LocalQueueStore, QueueOptions
 from shared.entrypoints.messages import OptInBatch, OptInChange, encode
 
 UNTIL = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)

@@ -11,7 +11,7 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.adapters.local_queue import LocalQueuePublisher
+from devhost.local_queue import LocalQueuePublisher
 from shared.services.ports import OutboundMessage
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from devhost.cli import main
-from shared.adapters.local_queue import LocalQueueStore
+from devhost.local_queue import LocalQueueStore
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -20,7 +20,7 @@ CYCLE_APP = textwrap.dedent('''
 
     import azure.functions as func
 
-    from shared.adapters.local_queue import LocalQueuePublisher
+    from devhost.local_queue import LocalQueuePublisher
     from shared.services.ports import OutboundMessage
 
     app = func.FunctionApp()

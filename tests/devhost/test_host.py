@@ -10,8 +10,8 @@ from azure.functions.timer import TimerRequest
 
 from devhost.host import DevHost
 from devhost.host_config import HostConfig
+from devhost.local_queue import MAX_DELIVERY_COUNT_EXCEEDED, QueueOptions
 from devhost.local_settings import LocalSettings
-from shared.adapters.local_queue import MAX_DELIVERY_COUNT_EXCEEDED, QueueOptions
 from shared.errors import ConfigError
 from shared.services.ports import OutboundMessage
 from tests.devhost.conftest import ManualClock

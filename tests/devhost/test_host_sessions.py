@@ -14,13 +14,13 @@ import pytest
 from devhost.app_index import index_functions
 from devhost.host import DevHost
 from devhost.host_config import HostConfig, load_host_config, parse_host_config
-from devhost.local_settings import LocalSettings
-from shared.adapters.local_queue import (
+from devhost.local_queue import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     LocalQueuePublisher,
     LocalQueueStore,
     QueueOptions,
 )
+from devhost.local_settings import LocalSettings
 from shared.errors import ConfigError, MessageFormatError
 from shared.services.ports import OutboundMessage
 from tests.devhost.conftest import ManualClock, host_factory

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.local_queue import (
+from devhost.local_queue import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     LocalQueuePublisher,
     LocalQueueStore,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.local_queue import (
+from devhost.local_queue import (
     DB_FILE,
     LOCK_EXPIRED,
     MAX_DELIVERY_COUNT_EXCEEDED,

@@ -6,14 +6,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from devtools.local_stack import LocalStack
-from devtools.run_report import build_report
-from emulators.datagen import generate_dataset
-from shared.adapters.local_queue import (
+from devhost.local_queue import (
     MAX_DELIVERY_COUNT_EXCEEDED,
     LocalQueuePublisher,
     LocalQueueStore,
 )
+from devtools.local_stack import LocalStack
+from devtools.run_report import build_report
+from emulators.datagen import generate_dataset
 from shared.domain.email import match_key
 from shared.domain.model import SyncStatus
 from shared.domain.optin import shard_of

@@ -7,7 +7,7 @@ import datetime as dt
 
 from devtools.run_report import build_report
 from shared.domain.model import SyncSchedule, SyncStatus
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from tests.e2e.conftest import stack_for
 from tests.e2e.org import Org, value_of
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.adapters import table_codec as codec
+from shared.adapters.storage import codec
 from shared.errors import DomainError, NotFound, PreconditionFailed, System
 from shared.services.ports import (
     BatchOutcome,

@@ -16,7 +16,7 @@ from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints import sync_queues
 from shared.entrypoints.messages import OptInBatch, OptInChange, encode
 from shared.errors import MessageFormatError, TransientError
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 from tests.fakes.crm import FakeCrmSettings
 from tests.fakes.crm_records import FakeCrmRecords

@@ -16,7 +16,7 @@ from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints import sync_timers
 from shared.entrypoints.messages import OptInBatch, decode_as
 from shared.errors import AuthFailed, System
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
 from tests.fakes.crm import FakeCrmSettings, an_account
 from tests.fakes.crm_records import FakeCrmRecords

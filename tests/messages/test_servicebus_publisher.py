@@ -21,7 +21,7 @@ from azure.servicebus.exceptions import (
     ServiceBusServerBusyError,
 )
 
-from shared.adapters.servicebus_publisher import (
+from shared.adapters.servicebus.publisher import (
     ServiceBusBatchPublisher,
     publisher_for,
     servicebus_error,

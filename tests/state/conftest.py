@@ -10,7 +10,7 @@ import pytest
 from azure.data.tables import TableClient
 
 from devtools.azurite import AzuriteHandle
-from shared.adapters.table_state import TableSyncStateStore
+from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.services.ports import SyncStateStore
 from tests.fakes.state import InMemorySyncStateStore
 

@@ -7,7 +7,7 @@ import uuid
 from azure.data.tables import TableServiceClient
 
 from devtools.azurite import AzuriteHandle
-from shared.adapters.table_runs import TableRunJournal
+from shared.adapters.storage.run_journal import TableRunJournal
 
 
 def test_runs_round_trip_oldest_first_and_replace_by_id(azurite: AzuriteHandle) -> None:

@@ -16,8 +16,8 @@ from azure.core.exceptions import (
 from azure.data.tables import TableClient, TableServiceClient
 
 from devtools.azurite import ACCOUNT_NAME, AzuriteHandle
-from shared.adapters.table_errors import table_error
-from shared.adapters.table_state import TableSyncStateStore
+from shared.adapters.storage.errors import table_error
+from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import StateSettings
 from shared.errors import (
     AuthFailed,

@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 
 import pytest
 
-from shared.adapters import odata
+from shared.adapters.dataverse import odata
 
 AWKWARD = [
     "o'brien@example.com",

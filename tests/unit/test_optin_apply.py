@@ -9,8 +9,8 @@ import pytest
 from shared.domain.model import OptInType, ScheduleUpdate, SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints.messages import OptInBatch, OptInChange
 from shared.errors import NotFound, System, TransientError
-from shared.services.optin_apply import Applier, apply_optin_batch
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.applier import Applier, apply_optin_batch
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 from tests.fakes.crm import FakeCrmSettings
 from tests.fakes.crm_records import FakeCrmRecords

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints.messages import OptInBatch, OptInChange
-from shared.services.optin_apply import Applier, apply_optin_batch
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.applier import Applier, apply_optin_batch
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
-from shared.services.run_completion import complete_schedule
+from shared.services.sync.run_completion import complete_schedule
 from tests.fakes.crm import FakeCrmSettings
 from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.state import InMemorySyncStateStore

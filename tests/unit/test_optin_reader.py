@@ -17,10 +17,10 @@ from shared.domain.optin import shard_of
 from shared.entrypoints.messages import OptInBatch, decode_as
 from shared.entrypoints.sync_timers import encode_optin_batches
 from shared.errors import System, TransientError
-from shared.services.optin_reader import FIRST_SINCE, OptInReader, optin_sync_key
+from shared.services.optin.reader import FIRST_SINCE, OptInReader, optin_sync_key
 from shared.services.ports import PageCursor, RunStatus
-from shared.services.run_completion import complete_schedule
-from shared.services.sync_cycle import CycleSummary, run_sync_cycle
+from shared.services.sync.cycle import CycleSummary, run_sync_cycle
+from shared.services.sync.run_completion import complete_schedule
 from tests.fakes.crm import FakeCrmSettings, an_account
 from tests.fakes.email_platform import FakeEmailPlatform
 from tests.fakes.publisher import FakeBatchPublisher

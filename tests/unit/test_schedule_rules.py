@@ -14,7 +14,7 @@ from shared.domain.schedule import (
     next_window_opening,
     schedule_problem,
 )
-from shared.services.schedules import mark_added_to_queue
+from shared.services.sync.schedules import mark_added_to_queue
 from tests.fakes.crm import FakeCrmSettings, an_account
 
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -139,7 +139,7 @@ class _Rows:
 def test_rows_of_an_unknown_sync_type_are_ignored_with_a_log_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from shared.adapters.dataverse_settings import DataverseCrmSettings
+    from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
 
     rows = [
         {"ec_syncscheduleid": "good", "_ec_emailaccountid_value": "acc-1",

@@ -6,8 +6,8 @@ from typing import Any
 
 import requests
 
-from shared.adapters.http_policy import RetryPolicy, ServiceCaller
-from shared.adapters.throttle_gate import ThrottleGate
+from shared.adapters.http.policy import RetryPolicy, ServiceCaller
+from shared.adapters.http.throttle_gate import ThrottleGate
 from shared.config import HttpSettings
 from shared.errors import System
 

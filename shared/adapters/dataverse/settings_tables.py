@@ -6,7 +6,7 @@ import datetime as dt
 import logging
 from typing import Any
 
-from shared.adapters.dataverse import DataverseClient
+from shared.adapters.dataverse.client import DataverseClient
 from shared.domain.model import (
     EmailAccount,
     ScheduleUpdate,

@@ -15,8 +15,8 @@ from typing import Any, Protocol
 
 import requests
 
-from shared.adapters import odata
-from shared.adapters.dataverse_batch import (
+from shared.adapters.dataverse import odata
+from shared.adapters.dataverse.batch_format import (
     BatchOperation,
     BatchPart,
     BatchPartResult,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
-from shared.adapters.dataverse import BulkUpdate, DataverseClient, Query
+from shared.adapters.dataverse.client import BulkUpdate, DataverseClient, Query
 from shared.domain.email import match_key
 from shared.domain.model import OptInType
 from shared.domain.optin import OptInUpdate, RecordValue, higher

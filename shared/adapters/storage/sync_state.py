@@ -50,9 +50,9 @@ from datetime import UTC, datetime
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableEntity
 
-from shared.adapters import table_codec as codec
-from shared.adapters import table_run_header as headers
-from shared.adapters.table_rows import TableRows
+from shared.adapters.storage import codec
+from shared.adapters.storage import run_header as headers
+from shared.adapters.storage.rows import TableRows
 from shared.config import StateSettings
 from shared.errors import ConfigError, DomainError, NotFound, PreconditionFailed, System
 from shared.services.ports import (

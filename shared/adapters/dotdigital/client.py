@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import requests
 
-from shared.adapters.http_policy import CallStats, RetryPolicy, ServiceCaller
+from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
 from shared.config import HttpSettings
 from shared.errors import BadRequest, System
 

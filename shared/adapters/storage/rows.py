@@ -10,7 +10,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import AzureError, ResourceExistsError, ResourceNotFoundError
 from azure.data.tables import TableClient, TableEntity, TransactionOperation, UpdateMode
 
-from shared.adapters.table_errors import table_error
+from shared.adapters.storage.errors import table_error
 
 _created: set[str] = set()
 _created_lock = threading.Lock()

@@ -16,7 +16,7 @@ from typing import Protocol
 from shared.domain.email import match_key
 from shared.domain.model import OptInType, SyncType
 from shared.domain.optin import decide_updates, strongest_per_address
-from shared.services.optin_reader import optin_sync_key
+from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import (
     BatchOutcome,
     CrmRecords,
@@ -25,7 +25,7 @@ from shared.services.ports import (
     SyncKey,
     SyncStateStore,
 )
-from shared.services.run_completion import complete_schedule
+from shared.services.sync.run_completion import complete_schedule
 
 logger = logging.getLogger(__name__)
 

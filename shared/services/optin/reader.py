@@ -45,8 +45,8 @@ from shared.services.ports import (
     SyncStateStore,
     Versioned,
 )
-from shared.services.run_completion import complete_schedule
-from shared.services.schedules import mark_added_to_queue, mark_in_progress
+from shared.services.sync.run_completion import complete_schedule
+from shared.services.sync.schedules import mark_added_to_queue, mark_in_progress
 
 logger = logging.getLogger(__name__)
 

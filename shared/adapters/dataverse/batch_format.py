@@ -16,7 +16,7 @@ from typing import Any
 
 import requests
 
-from shared.adapters.http_policy import classify
+from shared.adapters.http.policy import classify
 from shared.errors import BadRequest, IntegrationError, System
 
 CRLF = "\r\n"

@@ -9,8 +9,8 @@ from typing import Any
 
 import requests
 
-from shared.adapters.dotdigital import ApiCredentials, DotdigitalClient
-from shared.adapters.http_policy import CallStats
+from shared.adapters.dotdigital.client import ApiCredentials, DotdigitalClient
+from shared.adapters.http.policy import CallStats
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
 from shared.domain.model import EmailAccount, OptInType
 from shared.services.ports import ContactOptIn, ContactOptInPage, EmailPlatformAccount

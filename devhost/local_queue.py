@@ -24,7 +24,7 @@ from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
 
-from shared.adapters.local_queue_records import (
+from devhost.local_queue_records import (
     LOCK_EXPIRED,
     MAX_DELIVERY_COUNT_EXCEEDED,
     QueueCounts,

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from itertools import zip_longest
 from typing import Any
 
-from shared.adapters import odata
-from shared.adapters.dataverse_batch import BatchOperation, BatchPartResult, part_error
-from shared.adapters.dataverse_bulk import MAX_BATCH_OPERATIONS, Send
+from shared.adapters.dataverse import odata
+from shared.adapters.dataverse.batch_format import BatchOperation, BatchPartResult, part_error
+from shared.adapters.dataverse.bulk import MAX_BATCH_OPERATIONS, Send
 from shared.errors import BadRequest, System
 
 MAX_PAGE_SIZE = 5000

@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from shared.adapters.throttle_gate import ThrottleGate
+from shared.adapters.http.throttle_gate import ThrottleGate
 from shared.config import HttpSettings
 from shared.errors import (
     AuthFailed,

@@ -15,11 +15,11 @@ from typing import Any
 
 import requests
 
-from shared.adapters import odata
-from shared.adapters.dataverse_batch import BatchOperation, BatchPartResult
-from shared.adapters.dataverse_bulk import BulkUpdate, BulkWriter
-from shared.adapters.dataverse_reads import MAX_PAGE_SIZE, BatchReader, Query
-from shared.adapters.http_policy import CallStats, RetryPolicy, ServiceCaller
+from shared.adapters.dataverse import odata
+from shared.adapters.dataverse.batch_format import BatchOperation, BatchPartResult
+from shared.adapters.dataverse.bulk import BulkUpdate, BulkWriter
+from shared.adapters.dataverse.reads import MAX_PAGE_SIZE, BatchReader, Query
+from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
 from shared.config import DataverseSettings, HttpSettings
 from shared.errors import BadRequest, System
 

@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from azure.core.exceptions import AzureError
 from azure.data.tables import TableServiceClient, UpdateMode
 
-from shared.adapters.table_errors import table_error
-from shared.adapters.table_rows import TableRows
+from shared.adapters.storage.errors import table_error
+from shared.adapters.storage.rows import TableRows
 
 TABLE_NAME = "connectorruns"
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from shared.adapters import table_codec as codec
+from shared.adapters.storage import codec
 from shared.services.ports import RunState, RunStatus, SyncKey
 
 HIGHEST_APPLIED = "HighestApplied"

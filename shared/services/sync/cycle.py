@@ -14,9 +14,9 @@ from dataclasses import asdict, dataclass, field, replace
 from shared.domain.model import EmailAccount, SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import is_due
 from shared.errors import AppError
-from shared.services.connectivity import ConnectivityReport, check_connectivity
-from shared.services.optin_reader import OptInReader, ReaderProgress
-from shared.services.schedules import ensure_schedules, usable_schedules
+from shared.services.optin.reader import OptInReader, ReaderProgress
+from shared.services.sync.connectivity import ConnectivityReport, check_connectivity
+from shared.services.sync.schedules import ensure_schedules, usable_schedules
 
 logger = logging.getLogger(__name__)
 
