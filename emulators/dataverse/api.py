@@ -35,8 +35,18 @@ class DataverseApi:
         self.clock = clock
         self.lock = lock
         self.store = DataStore(schema)
-        self.features = Features()
+        self._features = Features()
         self.base_url = ""
+
+    @property
+    def features(self) -> Features:
+        return self._features
+
+    @features.setter
+    def features(self, value: Features) -> None:
+        # The store's indexes must be keyed by the collation the queries compare under.
+        self._features = value
+        self.store.use_collation(value.collation)
 
     @property
     def api_url(self) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.dataverse.query import DEFAULT_COLLATION, Collation
 from emulators.http import Headers, Response
 
 
@@ -43,3 +44,5 @@ class Features:
 
     lead_table_enabled: bool = True
     bulk_unsupported_tables: frozenset[str] = frozenset()
+    # How $filter and $orderby compare strings: the environment's SQL collation.
+    collation: Collation = DEFAULT_COLLATION

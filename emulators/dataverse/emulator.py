@@ -6,7 +6,8 @@ the operations of a ``$batch``), priced by the cost model and then answered. Not
 the choices made where the reference is silent are in ``emulators/dataverse/README.md``.
 
 Admin (besides the shared ones): ``POST /_emulator/config`` takes ``service_protection``,
-``cost_model``, ``lead_table_enabled`` and ``bulk_unsupported_tables``; ``GET`` reports them.
+``cost_model``, ``lead_table_enabled``, ``bulk_unsupported_tables`` and ``collation``
+(``CI_AI`` or ``CI_AS``); ``GET`` reports them.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from emulators.dataverse.batch import MAX_OPERATIONS, MAX_URL_LENGTH, run_batch
 from emulators.dataverse.calls import ApiCall, Features, Identity, Outcome
 from emulators.dataverse.errors import DataverseError
 from emulators.dataverse.protection import CostModel, ServiceProtection, parse_settings
+from emulators.dataverse.query import collation_named
 from emulators.dataverse.resource import MAX_PAGE_SIZE
 from emulators.dataverse.schema import Schema, load_schema
 from emulators.entra import EntraEmulator, InvalidToken
@@ -43,7 +45,8 @@ _ROUTES = (
 _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _VERSION_ROOT = re.compile(_API)
 _SETTINGS = frozenset(
-    {"service_protection", "cost_model", "lead_table_enabled", "bulk_unsupported_tables"}
+    {"service_protection", "cost_model", "lead_table_enabled", "bulk_unsupported_tables",
+     "collation"}
 )
 
 
@@ -225,16 +228,19 @@ class DataverseEmulator(Emulator):
                 "bulk_unsupported_tables must list table logical names of the schema: "
                 f"{sorted(self.api.schema.tables)}"
             )
+        collation = collation_named(payload.get("collation", features.collation.name))
         self.protection.configure(limits)
         self.cost_model = cost_model
         self.api.features = Features(
-            lead_table_enabled=lead_enabled, bulk_unsupported_tables=frozenset(unsupported)
+            lead_table_enabled=lead_enabled, bulk_unsupported_tables=frozenset(unsupported),
+            collation=collation,
         )
         return {
             "service_protection": asdict(limits),
             "cost_model": asdict(cost_model),
             "lead_table_enabled": lead_enabled,
             "bulk_unsupported_tables": sorted(unsupported),
+            "collation": collation.name,
             "max_page_size": MAX_PAGE_SIZE,
             "max_get_url_length": MAX_GET_URL_LENGTH,
             "max_batch_url_length": MAX_URL_LENGTH,

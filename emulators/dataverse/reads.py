@@ -12,7 +12,14 @@ from urllib.parse import parse_qsl, quote, unquote
 from emulators.dataverse import errors
 from emulators.dataverse.calls import ApiCall, Outcome
 from emulators.dataverse.errors import DataverseError
-from emulators.dataverse.query import QueryError, QueryPlan, TableInfo, parse_query, run_query
+from emulators.dataverse.query import (
+    Collation,
+    QueryError,
+    QueryPlan,
+    TableInfo,
+    parse_query,
+    run_query,
+)
 from emulators.dataverse.resource import MAX_PAGE_SIZE, Preferences, Resource
 from emulators.dataverse.rows import etag
 from emulators.dataverse.schema import Table
@@ -34,9 +41,11 @@ def table_info(table: Table) -> TableInfo:
     )
 
 
-def plan_query(table: Table, params: Sequence[tuple[str, str]]) -> QueryPlan:
+def plan_query(
+    table: Table, params: Sequence[tuple[str, str]], collation: Collation
+) -> QueryPlan:
     try:
-        return parse_query(params, table_info(table))
+        return parse_query(params, table_info(table), collation)
     except QueryError as failure:
         raise DataverseError(failure.status, failure.code, failure.message) from None
 
@@ -44,7 +53,9 @@ def plan_query(table: Table, params: Sequence[tuple[str, str]]) -> QueryPlan:
 def read_collection(
     api: DataverseApi, table: Table, resource: Resource, call: ApiCall, prefs: Preferences
 ) -> Outcome:
-    plan = plan_query(table, parse_qsl(call.query, keep_blank_values=True))
+    plan = plan_query(
+        table, parse_qsl(call.query, keep_blank_values=True), api.features.collation
+    )
     with api.lock:
         rows = api.store.tables[table.logical_name]
         page = _run(rows, plan, prefs.page_size)
@@ -68,7 +79,7 @@ def count_rows(
     api: DataverseApi, table: Table, resource: Resource, call: ApiCall, prefs: Preferences
 ) -> Outcome:
     params = [(k, v) for k, v in parse_qsl(call.query, keep_blank_values=True) if k != "$count"]
-    plan = plan_query(table, [*params, ("$count", "true")])
+    plan = plan_query(table, [*params, ("$count", "true")], api.features.collation)
     with api.lock:
         rows = api.store.tables[table.logical_name]
         total = len(rows) if plan.predicate is None else (_run(rows, plan, 1).count or 0)
@@ -114,7 +125,7 @@ def representation(
     entity: bool,
 ) -> dict[str, Any]:
     """A row as a single GET (or ``return=representation``) returns it; caller holds the lock."""
-    plan = plan_query(table, select)
+    plan = plan_query(table, select, api.features.collation)
     projected = run_query([row], plan, page_size=1).rows[0]
     context = _context(api, table, plan.select) + ("/$entity" if entity else "")
     return {"@odata.context": context, "@odata.etag": etag(row), **projected}
@@ -158,7 +169,8 @@ def _probe_value(pattern: str, text: str, params: dict[str, str]) -> str | None:
 
 def _run(rows: TableRows, plan: QueryPlan, page_size: int) -> Any:
     source: Iterable[Row] = rows.rows.values()
-    if plan.index_hint is not None:
+    # A plan made just before a collation change holds keys the index no longer uses: scan.
+    if plan.index_hint is not None and plan.collation == rows.collation:
         column, values = plan.index_hint
         candidates = rows.candidates(column, values)
         if candidates is not None:

@@ -1,4 +1,4 @@
-"""Rows of every table, kept in Web API read shape, with case-insensitive lookup indexes.
+"""Rows of every table, kept in Web API read shape, with lookup indexes keyed by collation.
 
 Rows are never mutated in place: a write stores a new dict. That keeps the undo journal cheap
 (it holds the previous dict) and lets a change set or a bulk message roll back exactly. Callers
@@ -7,19 +7,25 @@ hold the emulator lock around every method here.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from emulators.dataverse.query import DEFAULT_COLLATION, Collation
 from emulators.dataverse.schema import Schema, Table
 
 Row = dict[str, Any]
 
 
 class TableRows:
-    """One table's rows by primary key, plus an index per looked-up column."""
+    """One table's rows by primary key, plus an index per looked-up column.
 
-    def __init__(self, table: Table) -> None:
+    An index maps the collation key of a value to the rows holding it, so a lookup finds
+    exactly what a scan comparing under that collation would (``josé`` and ``JOSE `` share
+    ``jose`` under CI_AI). Each value is keyed once, when its row is stored.
+    """
+
+    def __init__(self, table: Table, collation: Collation = DEFAULT_COLLATION) -> None:
         self.table = table
         self.rows: dict[str, Row] = {}
         self._sequence: dict[str, int] = {}
@@ -28,7 +34,17 @@ class TableRows:
             column.read_name for column in table.columns.values()
             if column.indexed or column.type == "lookup"
         )
+        self.collation = collation
+        self._collate: Callable[[str], str] = collation.key
         self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self.indexed}
+
+    def recollate(self, collation: Collation) -> None:
+        """Re-key every index for ``collation``: keys of another one would miss or over-match."""
+        self.collation = collation
+        self._collate = collation.key
+        self._indexes = {name: {} for name in self.indexed}
+        for key, row in self.rows.items():
+            self._index(key, row)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -57,31 +73,34 @@ class TableRows:
         return previous
 
     def candidates(self, column: str, values: Iterable[str]) -> list[Row] | None:
-        """Rows whose ``column`` equals one of ``values`` case-insensitively, in insertion order;
-        ``None`` when the column has no index (the caller scans instead)."""
+        """Rows whose ``column`` equals one of ``values`` under the collation, in insertion
+        order; ``None`` when the column has no index (the caller scans instead). Values may be
+        raw or already collation keys (keying a key changes nothing)."""
         index = self._indexes.get(column)
         if index is None:
             return None
+        collate = self._collate
         keys: set[str] = set()
         for value in values:
-            keys.update(index.get(value.casefold(), ()))
+            keys.update(index.get(collate(value), ()))
         return [self.rows[key] for key in sorted(keys, key=self._sequence.__getitem__)]
 
     def _index(self, key: str, row: Row) -> None:
         for name in self.indexed:
             value = row.get(name)
             if isinstance(value, str):
-                self._indexes[name].setdefault(value.casefold(), set()).add(key)
+                self._indexes[name].setdefault(self._collate(value), set()).add(key)
 
     def _unindex(self, key: str, row: Row) -> None:
         for name in self.indexed:
             value = row.get(name)
             if isinstance(value, str):
-                bucket = self._indexes[name].get(value.casefold())
+                collated = self._collate(value)
+                bucket = self._indexes[name].get(collated)
                 if bucket is not None:
                     bucket.discard(key)
                     if not bucket:
-                        del self._indexes[name][value.casefold()]
+                        del self._indexes[name][collated]
 
 
 class DataStore:
@@ -89,6 +108,7 @@ class DataStore:
 
     def __init__(self, schema: Schema) -> None:
         self.schema = schema
+        self.collation = DEFAULT_COLLATION
         self.tables = {name: TableRows(table) for name, table in schema.tables.items()}
         self._version = 1_000_000
         self._journal: list[tuple[TableRows, str, Row | None]] | None = None
@@ -138,5 +158,15 @@ class DataStore:
             else:
                 rows.put(previous)
 
+    def use_collation(self, collation: Collation) -> None:
+        """Compare (and index) strings under ``collation`` from now on."""
+        if collation == self.collation:
+            return
+        self.collation = collation
+        for rows in self.tables.values():
+            rows.recollate(collation)
+
     def clear(self) -> None:
-        self.tables = {name: TableRows(table) for name, table in self.schema.tables.items()}
+        self.tables = {
+            name: TableRows(table, self.collation) for name, table in self.schema.tables.items()
+        }

@@ -243,7 +243,9 @@ def test_in_matches_awkward_addresses_literally_and_case_insensitively() -> None
     ]
     assert ids(params, rows) == [n + 10 for n in range(len(AWKWARD))]
     plan = parse_query(params, CONTACTS)
-    assert plan.index_hint == ("emailaddress1", frozenset(a.casefold() for a in AWKWARD))
+    # Hint values are CI_AI collation keys: case and accents folded away.
+    keys = {a.casefold() for a in AWKWARD if a.isascii()} | {"zoe.nandu@example.com"}
+    assert plan.index_hint == ("emailaddress1", frozenset(keys))
 
 
 def test_eq_with_escaped_quote_and_reserved_characters() -> None:
@@ -622,7 +624,8 @@ def test_tampered_or_foreign_skiptokens_are_rejected() -> None:
     [
         ([("$filter", "emailaddress1 eq 'A@B.com'")], ("emailaddress1", {"a@b.com"})),
         ([("$filter", "'A@B.com' eq emailaddress1")], ("emailaddress1", {"a@b.com"})),
-        ([("$filter", "emailaddress1 eq ' A@B.com '")], ("emailaddress1", {" a@b.com "})),
+        # SQL's `=` ignores trailing spaces (not leading ones), so the hint drops them too.
+        ([("$filter", "emailaddress1 eq ' A@B.com '")], ("emailaddress1", {" a@b.com"})),
         (
             [("$filter", "emailaddress1 eq 'a' or emailaddress1 eq 'B'")],
             ("emailaddress1", {"a", "b"}),

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from emulators.dataverse.query.collation import Collation
 from emulators.dataverse.query.errors import (
     QueryError,
     attribute_not_found,
@@ -33,9 +33,18 @@ from emulators.dataverse.query.filter_parser import (
     Property,
     PropertyPath,
 )
+from emulators.dataverse.query.functions import (
+    CANONICAL_FUNCTIONS,
+    CRM,
+    CRM_NOT_EMULATED,
+    CRM_SIGNATURES,
+    LIKE_FUNCTIONS,
+)
+from emulators.dataverse.query.like import like_matcher
 from emulators.dataverse.query.model import EDM_TYPES, INDEXABLE_TYPES, Predicate, TableInfo
 from emulators.dataverse.query.values import (
     STRING_TYPES,
+    Normalizer,
     normalizer,
     value_from_text,
     value_to_text,
@@ -74,121 +83,6 @@ _EDM_FAMILIES = {
     "Edm.DateTimeOffset": "datetime",
     "Edm.Date": "dateonly",
 }
-_LIKE_FUNCTIONS = frozenset({"contains", "startswith", "endswith"})
-# Canonical OData functions the Web API parser knows but Dataverse does not evaluate.
-_CANONICAL_FUNCTIONS = frozenset(
-    {
-        "tolower",
-        "toupper",
-        "trim",
-        "length",
-        "indexof",
-        "substring",
-        "concat",
-        "year",
-        "month",
-        "day",
-        "hour",
-        "minute",
-        "second",
-        "fractionalseconds",
-        "date",
-        "time",
-        "now",
-        "round",
-        "floor",
-        "ceiling",
-        "cast",
-        "isof",
-        "totaloffsetminutes",
-        "maxdatetime",
-        "mindatetime",
-        "totalseconds",
-        "matchesPattern",
-    }
-)
-_CRM = "Microsoft.Dynamics.CRM."
-_CRM_SIGNATURES = {
-    "In": ("PropertyName", "PropertyValues"),
-    "NotIn": ("PropertyName", "PropertyValues"),
-    "Between": ("PropertyName", "PropertyValues"),
-    "NotBetween": ("PropertyName", "PropertyValues"),
-    "Null": ("PropertyName",),
-    "NotNull": ("PropertyName",),
-}
-# Real query functions this emulator does not evaluate (dates, hierarchy, users, ...).
-_CRM_NOT_EMULATED = frozenset(
-    {
-        "Today",
-        "Tomorrow",
-        "Yesterday",
-        "On",
-        "OnOrAfter",
-        "OnOrBefore",
-        "Last7Days",
-        "Next7Days",
-        "LastXDays",
-        "NextXDays",
-        "LastXHours",
-        "NextXHours",
-        "LastXMonths",
-        "NextXMonths",
-        "LastXWeeks",
-        "NextXWeeks",
-        "LastXYears",
-        "NextXYears",
-        "LastMonth",
-        "LastWeek",
-        "LastYear",
-        "NextMonth",
-        "NextWeek",
-        "NextYear",
-        "ThisMonth",
-        "ThisWeek",
-        "ThisYear",
-        "OlderThanXDays",
-        "OlderThanXHours",
-        "OlderThanXMinutes",
-        "OlderThanXMonths",
-        "OlderThanXWeeks",
-        "OlderThanXYears",
-        "EqualUserId",
-        "NotEqualUserId",
-        "EqualBusinessId",
-        "NotEqualBusinessId",
-        "EqualUserLanguage",
-        "ContainValues",
-        "DoesNotContainValues",
-        "Above",
-        "AboveOrEqual",
-        "Under",
-        "UnderOrEqual",
-        "NotUnder",
-        "EqualUserOrUserHierarchy",
-        "EqualUserOrUserTeams",
-        "EqualUserTeams",
-        "EqualUserOrUserHierarchyAndTeams",
-        "InFiscalPeriod",
-        "InFiscalPeriodAndYear",
-        "InFiscalYear",
-        "LastFiscalPeriod",
-        "LastFiscalYear",
-        "NextFiscalPeriod",
-        "NextFiscalYear",
-        "ThisFiscalPeriod",
-        "ThisFiscalYear",
-        "LastXFiscalPeriods",
-        "LastXFiscalYears",
-        "NextXFiscalPeriods",
-        "NextXFiscalYears",
-        "InOrAfterFiscalPeriodAndYear",
-        "InOrBeforeFiscalPeriodAndYear",
-        "Contains",
-        "DoesNotContain",
-    }
-)
-
-
 def _never(row: Mapping[str, Any]) -> bool:
     return False
 
@@ -204,13 +98,17 @@ def _constant(value: bool) -> _Compiled:
     return _Compiled(_never if not value else (lambda row: True), None, value)
 
 
-def compile_filter(node: Node, table: TableInfo) -> tuple[Predicate | None, Hint]:
+def compile_filter(
+    node: Node, table: TableInfo, collation: Collation
+) -> tuple[Predicate | None, Hint]:
     """The row predicate (None when every row matches) and the index hint of a filter tree.
+
+    Strings compare under ``collation``; hint values are its keys.
 
     Raises:
         QueryError: unknown columns or functions, or operands of incompatible types.
     """
-    binder = _Binder(table)
+    binder = _Binder(table, collation)
     if binder.edm_of(node) not in {"Edm.Boolean", None}:
         raise QueryError("The $filter expression must evaluate to a single boolean value.")
     compiled = binder.boolean(node, negate=False)
@@ -229,9 +127,10 @@ def compile_filter(node: Node, table: TableInfo) -> tuple[Predicate | None, Hint
 
 
 class _Binder:
-    def __init__(self, table: TableInfo) -> None:
+    def __init__(self, table: TableInfo, collation: Collation) -> None:
         self.table = table
         self.columns = table.columns
+        self.collation = collation
 
     def column_type(self, prop: Property) -> str:
         kind = self.columns.get(prop.name)
@@ -265,9 +164,9 @@ class _Binder:
         raise not_emulated("A property path")
 
     def _check_function_name(self, name: str) -> None:
-        if name in _LIKE_FUNCTIONS:
+        if name in LIKE_FUNCTIONS:
             return
-        if name in _CANONICAL_FUNCTIONS:
+        if name in CANONICAL_FUNCTIONS:
             raise QueryError(f"The '{name}' function is not supported.")
         raise QueryError(
             f"An unknown function with name '{name}' was found. This may also be a function "
@@ -322,7 +221,8 @@ class _Binder:
         if isinstance(left, Property) and isinstance(right, Property):
             return self._column_to_column(left, op, right, negate)
         if isinstance(left, Literal) and isinstance(right, Literal):
-            return _constant(_compare_constants(left, op, right) != negate)
+            matched = _compare_constants(left, op, right, self.collation)
+            return _constant(matched != negate)
         if isinstance(right, Literal) and right.edm == "Edm.Boolean" and op in {"eq", "ne"}:
             keep = (op == "eq") == bool(right.value)
             return self.boolean(left, negate=negate != (not keep))
@@ -340,21 +240,21 @@ class _Binder:
                 return _Compiled(lambda row: row.get(name) is None)
             return _Compiled(lambda row: row.get(name) is not None)
         effective = _INVERSE[op] if negate else op
-        expected = _literal_value(literal, kind)
         compare = _OPERATORS[effective]
-        normalize = normalizer(kind)
+        normalize = normalizer(kind, self.collation, ordered=effective not in {"eq", "ne"})
+        expected = _literal_value(literal, kind, normalize)
         hint: Hint = None
         if effective == "eq" and kind in INDEXABLE_TYPES:
             hint = (name, frozenset({expected}))
         if kind in STRING_TYPES and effective in {"eq", "ne"}:
-            # The hot path of most filters: one case-fold per row and a string compare.
-            equal = effective == "eq"
+            # The hot path of most filters: one collation key per row and a string compare.
+            equal, key = effective == "eq", self.collation.key
 
             def string_equality(row: Mapping[str, Any]) -> bool:
                 value = row.get(name)
                 if value is None:
                     return False
-                return (value.casefold() == expected) is equal
+                return (key(value) == expected) is equal
 
             return _Compiled(string_equality, hint)
 
@@ -368,9 +268,11 @@ class _Binder:
         self, left: Property, op: str, right: Property, negate: bool
     ) -> _Compiled:
         left_name, right_name = left.name, right.name
-        left_normalize = normalizer(self.column_type(left))
-        right_normalize = normalizer(self.column_type(right))
-        compare = _OPERATORS[_INVERSE[op] if negate else op]
+        effective = _INVERSE[op] if negate else op
+        ordered = effective not in {"eq", "ne"}
+        left_normalize = normalizer(self.column_type(left), self.collation, ordered=ordered)
+        right_normalize = normalizer(self.column_type(right), self.collation, ordered=ordered)
+        compare = _OPERATORS[effective]
 
         def columns_compare(row: Mapping[str, Any]) -> bool:
             a, b = row.get(left_name), row.get(right_name)
@@ -398,20 +300,21 @@ class _Binder:
         if pattern.edm is None:
             return _constant(False)
         name = subject.name
-        matches = like_matcher(node.name, pattern.value)
+        fold = self.collation.fold
+        matches = like_matcher(node.name, fold(pattern.value))
         wanted = not negate
 
         def like(row: Mapping[str, Any]) -> bool:
             value = row.get(name)
-            return value is not None and matches(value.casefold()) is wanted
+            return value is not None and matches(fold(value)) is wanted
 
         return _Compiled(like)
 
     def _query_function(self, node: NamedCall, negate: bool) -> _Compiled:
-        short = node.name[len(_CRM) :]
-        signature = _CRM_SIGNATURES.get(short)
+        short = node.name[len(CRM) :]
+        signature = CRM_SIGNATURES.get(short)
         if signature is None:
-            if short in _CRM_NOT_EMULATED:
+            if short in CRM_NOT_EMULATED:
                 raise not_emulated(f"The query function '{node.name}'")
             self._check_function_name(node.name)
         assert signature is not None
@@ -428,8 +331,9 @@ class _Binder:
             if wants_null:
                 return _Compiled(lambda row: row.get(name) is None)
             return _Compiled(lambda row: row.get(name) is not None)
-        values = self._property_values(args["PropertyValues"], kind)
-        normalize = normalizer(kind)
+        ordered = short not in {"In", "NotIn"}
+        normalize = normalizer(kind, self.collation, ordered=ordered)
+        values = [normalize(value) for value in self._property_values(args["PropertyValues"], kind)]
         if short in {"In", "NotIn"}:
             if not values:
                 raise QueryError(f"The '{short}' function requires at least one value.")
@@ -477,16 +381,16 @@ class _Binder:
         return [value_from_text(value_to_text(item), kind) for item in items]
 
 
-def _literal_value(literal: Literal, kind: str) -> Any:
+def _literal_value(literal: Literal, kind: str, normalize: Normalizer) -> Any:
     if kind in STRING_TYPES:
-        return literal.value.casefold()
+        return normalize(literal.value)
     if kind == "datetime" and literal.edm == "Edm.Date":
         day: dt.date = literal.value
         return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
     return literal.value
 
 
-def _compare_constants(left: Literal, op: str, right: Literal) -> bool:
+def _compare_constants(left: Literal, op: str, right: Literal, collation: Collation) -> bool:
     if left.edm is None or right.edm is None:
         if op not in {"eq", "ne"}:
             return False
@@ -494,7 +398,8 @@ def _compare_constants(left: Literal, op: str, right: Literal) -> bool:
         return both_null if op == "eq" else not both_null
     a, b = left.value, right.value
     if left.edm == "Edm.String":
-        a, b = a.casefold(), b.casefold()
+        collate = collation.key if op in {"eq", "ne"} else collation.order
+        a, b = collate(a), collate(b)
     return _OPERATORS[op](a, b)
 
 
@@ -549,50 +454,3 @@ def _disjoin(left: _Compiled, right: _Compiled) -> _Compiled:
         hint = (left.hint[0], left.hint[1] | right.hint[1])
     first, second = left.predicate, right.predicate
     return _Compiled(lambda row: first(row) or second(row), hint)
-
-
-def like_matcher(function: str, text: str) -> Callable[[str], bool]:
-    """Matches case-folded values the way SQL ``LIKE`` does for contains/startswith/endswith.
-
-    ``%``, ``_``, ``[set]`` and ``[^set]`` in the text are wildcards, as the service documents.
-    """
-    folded = text.casefold()
-    if not any(char in folded for char in "%_["):
-        if function == "contains":
-            return lambda value: folded in value
-        if function == "startswith":
-            return lambda value: value.startswith(folded)
-        return lambda value: value.endswith(folded)
-    pattern = _like_to_regex(folded)
-    if function in {"contains", "endswith"}:
-        pattern = ".*" + pattern
-    if function in {"contains", "startswith"}:
-        pattern += ".*"
-    compiled = re.compile(pattern, re.DOTALL)
-    return lambda value: compiled.fullmatch(value) is not None
-
-
-def _like_to_regex(text: str) -> str:
-    parts: list[str] = []
-    position = 0
-    while position < len(text):
-        char = text[position]
-        if char == "%":
-            parts.append(".*")
-        elif char == "_":
-            parts.append(".")
-        elif char == "[" and (end := text.find("]", position + 1)) > position + 1:
-            body = text[position + 1 : end]
-            negated = body.startswith("^") and len(body) > 1
-            if negated:
-                body = body[1:]
-            escaped = "".join(
-                "-" if c == "-" and 0 < i < len(body) - 1 else re.escape(c)
-                for i, c in enumerate(body)
-            )
-            parts.append(f"[{'^' if negated else ''}{escaped}]")
-            position = end
-        else:
-            parts.append(re.escape(char))
-        position += 1
-    return "".join(parts)

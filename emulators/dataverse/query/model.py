@@ -6,6 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from emulators.dataverse.query.collation import DEFAULT_COLLATION, Collation
+
 # column logical name -> one of COLUMN_TYPES. Lookups appear under their read names
 # ("_ec_emailaccountid_value": "guid"); the primary key is a "guid".
 ColumnTypes = Mapping[str, str]
@@ -25,7 +27,7 @@ EDM_TYPES: Mapping[str, str] = {
     "choice": "Edm.Int32",
 }
 COLUMN_TYPES = frozenset(EDM_TYPES)
-# Columns whose equality the server may answer from a case-folded index.
+# Columns whose equality the server may answer from an index keyed by the collation key.
 INDEXABLE_TYPES = frozenset({"string", "memo", "guid"})
 
 Predicate = Callable[[Mapping[str, Any]], bool]
@@ -48,7 +50,8 @@ class TableInfo:
 
 @dataclass(frozen=True)
 class QueryPlan:
-    """A parsed query. ``table`` travels with it so paging knows the key and column types."""
+    """A parsed query. ``table`` and ``collation`` travel with it so paging knows the key,
+    the column types and how strings sort."""
 
     select: tuple[str, ...] | None
     predicate: Predicate | None
@@ -56,10 +59,11 @@ class QueryPlan:
     top: int | None
     count: bool
     skiptoken: str | None
-    # When set, the filter can only match rows whose column (case-folded, not trimmed) is in
-    # the set, so the server may read candidates from an index instead of scanning.
+    # When set, the filter can only match rows whose column's collation key (GUIDs: lower-case
+    # text) is in the set, so the server may read candidates from an index instead of scanning.
     index_hint: tuple[str, frozenset[str]] | None
     table: TableInfo = field(kw_only=True)
+    collation: Collation = field(default=DEFAULT_COLLATION, kw_only=True)
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from emulators.dataverse.query.collation import DEFAULT_COLLATION, Collation
 from emulators.dataverse.query.errors import QueryError, not_emulated, property_not_found
 from emulators.dataverse.query.evaluate import compile_filter
 from emulators.dataverse.query.filter_parser import Literal, Property, parse_expression
@@ -19,8 +20,13 @@ _UNSUPPORTED = frozenset({"$skip", "$search", "$format"})
 _NOT_EMULATED = frozenset({"$apply"})
 
 
-def parse_query(params: Sequence[tuple[str, str]], table: TableInfo) -> QueryPlan:
+def parse_query(
+    params: Sequence[tuple[str, str]], table: TableInfo,
+    collation: Collation = DEFAULT_COLLATION,
+) -> QueryPlan:
     """The plan for one collection query, from its decoded parameters in URL order.
+
+    String comparisons in ``$filter`` and the string order of ``$orderby`` follow ``collation``.
 
     Parameters whose names start with neither ``$`` nor ``@`` are custom options and ignored.
 
@@ -53,7 +59,8 @@ def parse_query(params: Sequence[tuple[str, str]], table: TableInfo) -> QueryPla
     select = _select(options.get("$select"), table)
     predicate, hint = None, None
     if "$filter" in options:
-        predicate, hint = compile_filter(parse_expression(options["$filter"], aliases), table)
+        tree = parse_expression(options["$filter"], aliases)
+        predicate, hint = compile_filter(tree, table, collation)
     orderby = _orderby(options.get("$orderby"), aliases, table)
     plan = QueryPlan(
         select=select,
@@ -64,6 +71,7 @@ def parse_query(params: Sequence[tuple[str, str]], table: TableInfo) -> QueryPla
         skiptoken=options.get("$skiptoken"),
         index_hint=hint,
         table=table,
+        collation=collation,
     )
     if plan.skiptoken is not None:
         read_skiptoken(plan.skiptoken, plan)  # reject a tampered token before any work

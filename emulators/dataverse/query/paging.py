@@ -22,7 +22,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from emulators.dataverse.query.errors import QueryError
-from emulators.dataverse.query.model import QueryPage, QueryPlan, TableInfo
+from emulators.dataverse.query.model import QueryPage, QueryPlan
 from emulators.dataverse.query.values import normalizer
 
 COUNT_LIMIT = 5000
@@ -44,10 +44,12 @@ def _guid_order(value: Any) -> str:
     return value.lower() if isinstance(value, str) else str(value).lower()
 
 
-def _key_function(column_type: str) -> Callable[[Any], Any]:
+def _key_function(column_type: str, plan: QueryPlan) -> Callable[[Any], Any]:
+    # Strings sort by their collation order form, so values equal under the collation are ties
+    # (the primary key, always the last sort column, orders them).
     if column_type == "guid":
         return _guid_order
-    return normalizer(column_type)
+    return normalizer(column_type, plan.collation, ordered=True)
 
 
 def _sort_columns(plan: QueryPlan) -> list[tuple[str, bool]]:
@@ -121,7 +123,9 @@ def _ordered_by_columns(
     matches: list[Mapping[str, Any]], plan: QueryPlan, last: SortKey | None, n: int
 ) -> list[tuple[Any, Mapping[str, Any]]]:
     sort_columns = _sort_columns(plan)
-    key_columns = [(name, _key_function(plan.table.columns[name])) for name, _ in sort_columns]
+    key_columns = [
+        (name, _key_function(plan.table.columns[name], plan)) for name, _ in sort_columns
+    ]
     descending = [desc for _, desc in sort_columns]
     keyed = [(_key_of(row, key_columns), row) for row in matches]
     if last is not None:
@@ -177,11 +181,13 @@ def _encode_value(value: Any) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_value(text: str, column_type: str) -> Any:
+def _decode_value(text: str, column_type: str, plan: QueryPlan) -> Any:
     raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     value = json.loads(raw)
     if column_type in {"datetime", "dateonly"}:
-        return normalizer(column_type)(value)
+        return normalizer(column_type, plan.collation)(value)
+    if isinstance(value, list):  # a CI_AS string order form, a tuple before JSON
+        return tuple(value)
     if column_type in {"decimal", "money"}:
         return Decimal(value) if isinstance(value, str) else value
     return value
@@ -192,11 +198,13 @@ def _element_value(name: str, row: Mapping[str, Any], plan: QueryPlan) -> str:
     if name == plan.table.primary_key:
         return "{" + str(value).upper() + "}"
     kind = plan.table.columns[name]
-    return _encode_value(None if value is None else _key_function(kind)(value))
+    return _encode_value(None if value is None else _key_function(kind, plan)(value))
 
 
-def _signature(page: str, body: str) -> str:
-    digest = hashlib.blake2s(f"{page}|{body}".encode(), key=_HASH_KEY, digest_size=8)
+def _signature(page: str, body: str, plan: QueryPlan) -> str:
+    # String positions are collation keys: a token from before a collation change cannot resume.
+    text = f"{page}|{plan.collation.name}|{body}"
+    digest = hashlib.blake2s(text.encode(), key=_HASH_KEY, digest_size=8)
     return digest.hexdigest()
 
 
@@ -209,7 +217,7 @@ def _write_skiptoken(
         for name, _ in _sort_columns(plan)
     )
     page = str(page_number - 1)
-    inner = f'<cookie page="{page}" hash="{_signature(page, body)}">{body}</cookie>'
+    inner = f'<cookie page="{page}" hash="{_signature(page, body, plan)}">{body}</cookie>'
     # The service writes lower-case escapes; the base64 values keep their case.
     encoded = re.sub(r"%[0-9A-F]{2}", lambda escape: escape.group().lower(), quote(inner, safe=""))
     return f'<cookie pagenumber="{page_number}" pagingcookie="{encoded}" istracking="False" />'
@@ -240,24 +248,25 @@ def read_skiptoken(token: str, plan: QueryPlan) -> tuple[int, SortKey]:
         raise invalid
     page, signature, body = inner.groups()
     page_number = int(outer.group(1))
-    if page_number != int(page) + 1 or signature != _signature(page, body):
+    if page_number != int(page) + 1 or signature != _signature(page, body, plan):
         raise invalid
     elements = _ELEMENT.findall(body)
     columns = _sort_columns(plan)
     if [name for name, _, _ in elements] != [name for name, _ in columns]:
         raise invalid
     try:
-        key = tuple(_element_key(name, last, plan.table) for name, last, _ in elements)
+        key = tuple(_element_key(name, last, plan) for name, last, _ in elements)
     except (ValueError, TypeError, InvalidOperation):
         raise invalid from None
     return page_number, key
 
 
-def _element_key(name: str, text: str, table: TableInfo) -> tuple[bool, Any]:
+def _element_key(name: str, text: str, plan: QueryPlan) -> tuple[bool, Any]:
+    table = plan.table
     if name == table.primary_key:
         guid = _BRACED_GUID.fullmatch(text)
         if guid is None:
             raise ValueError(text)
         return (True, _guid_order(guid.group(1)))
-    value = _decode_value(text, table.columns[name])
+    value = _decode_value(text, table.columns[name], plan)
     return (False, None) if value is None else (True, value)

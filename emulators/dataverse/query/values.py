@@ -1,7 +1,8 @@
 """Column values as the engine compares them: one normal form per column type.
 
-Row values are normalised per comparison (strings case-folded, GUIDs lower-cased, date-times
-made aware UTC), and literals once per query, so a compiled filter only does ``==``/``<``.
+Row values are normalised per comparison (strings to their collation key or order form, GUIDs
+lower-cased, date-times made aware UTC), and literals once per query, so a compiled filter only
+does ``==``/``<``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+from emulators.dataverse.query.collation import Collation
 from emulators.dataverse.query.errors import QueryError
 from emulators.dataverse.query.lexer import parse_datetime
 
@@ -20,10 +22,6 @@ Normalizer = Callable[[Any], Any]
 _GUID_TEXT = re.compile(r"[0-9a-f]{8}-(?:[0-9a-f]{4}-){3}[0-9a-f]{12}")
 NUMERIC_TYPES = frozenset({"int", "bigint", "decimal", "money", "float", "choice"})
 STRING_TYPES = frozenset({"string", "memo"})
-
-
-def _fold(value: Any) -> str:
-    return value.casefold() if isinstance(value, str) else str(value).casefold()
 
 
 def _guid(value: Any) -> str:
@@ -51,8 +49,6 @@ def _date(value: Any) -> dt.date:
 
 
 _NORMALIZERS: dict[str, Normalizer] = {
-    "string": _fold,
-    "memo": _fold,
     "guid": _guid,
     "bool": _same,
     "datetime": _datetime,
@@ -61,8 +57,21 @@ _NORMALIZERS: dict[str, Normalizer] = {
 }
 
 
-def normalizer(column_type: str) -> Normalizer:
+def normalizer(column_type: str, collation: Collation, *, ordered: bool = False) -> Normalizer:
+    """The normal form for ``==`` (``ordered=False``) or for ``<`` and sorting (``True``).
+
+    The two differ only for strings under an accent-sensitive collation.
+    """
+    if column_type in STRING_TYPES:
+        return _string_normalizer(collation.order if ordered else collation.key)
     return _NORMALIZERS[column_type]
+
+
+def _string_normalizer(key: Callable[[str], Any]) -> Normalizer:
+    def collate(value: Any) -> Any:
+        return key(value if isinstance(value, str) else str(value))
+
+    return collate
 
 
 def family(column_type: str) -> str:
@@ -75,14 +84,15 @@ def family(column_type: str) -> str:
 
 
 def value_from_text(text: str, column_type: str) -> Any:
-    """A query-function value (always sent as a string) in the column's normal form.
+    """A query-function value (always sent as a string) in the column's normal form; strings
+    come back as they are, for the caller to collate.
 
     Raises:
         QueryError: the text is not a value of that type (.NET's parse messages).
     """
     try:
         if column_type in STRING_TYPES:
-            return text.casefold()
+            return text
         if column_type == "guid":
             guid = text.strip().strip("{}").lower()
             if not _GUID_TEXT.fullmatch(guid):
