@@ -8,7 +8,8 @@ emulators, Azurite and queues, SIGKILLs the connector after a random delay (seed
 starts it again, until the sync completes. After every kill, with the connector dead and the
 state frozen, it checks that no watermark is ahead of data that is durably handed on: every run
 whose window the watermark covers has finished publishing, and each of its batches is either
-marked applied in the state store or still on the queue (or its dead letters). At the end every
+marked applied in the state store or still on the queue (or its dead letters: the broker's, and
+the ``-deadletter`` queue where the app parks batches that can never succeed). At the end every
 record's opt-in type must equal the fault-free run's. Prints a JSON summary and exits 1 on any
 violation or divergence.
 
@@ -31,11 +32,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
+from bench.optin_sync import DEFAULT_COST, Protection, dead_lettered, runs_complete
 from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
 from devhost.local_queue import DB_FILE, LocalQueueStore
+from shared.adapters.servicebus.message_codec import dead_letter_queue, decode, unreadable_batch
 from shared.adapters.storage import codec
-from shared.entrypoints.messages import OptInBatch, decode_as
+from shared.domain.commands import BatchRef
+from shared.errors import MessageFormatError
 
 TABLES = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}
 POLL_S = 0.2
@@ -85,9 +88,10 @@ def watermark_violations(state: StateRows, store: LocalQueueStore) -> list[str]:
     """Runs covered by a watermark whose batches are neither applied nor on the queue."""
     rows = state.state_rows()
     queued = set()
-    for body in _all_messages(store):
-        message = decode_as(OptInBatch, body)
-        queued.add((message.account, message.run_id, message.batch))
+    for body, properties in _all_messages(store):
+        ref = _batch_of(body, properties)
+        if ref is not None:
+            queued.add((ref.account, ref.run_id, ref.batch))
     partitions: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
         partitions.setdefault(row["PartitionKey"], {})[row["RowKey"]] = row
@@ -115,12 +119,22 @@ def watermark_violations(state: StateRows, store: LocalQueueStore) -> list[str]:
     return problems
 
 
-def _all_messages(store: LocalQueueStore) -> list[bytes]:
-    """Bodies of every message on the opt-in queue, dead letters included (read-only)."""
+def _batch_of(body: bytes, properties: dict[str, Any]) -> BatchRef | None:
+    try:
+        return decode(body).ref
+    except MessageFormatError:  # an unreadable body still names its batch in its properties
+        unreadable = unreadable_batch(properties)
+        return None if unreadable is None else unreadable.ref
+
+
+def _all_messages(store: LocalQueueStore) -> list[tuple[bytes, dict[str, Any]]]:
+    """Body and properties of every message on the opt-in queue, the broker's dead letters and
+    the app's parked ones included (read-only)."""
     path = store.directory / DB_FILE
+    queues = (OPTIN_QUEUE, dead_letter_queue(OPTIN_QUEUE))
     with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=30)) as db:
-        return [bytes(body) for (body,) in
-                db.execute("SELECT body FROM messages WHERE queue = ?", (OPTIN_QUEUE,))]
+        return [(bytes(body), json.loads(properties)) for body, properties in db.execute(
+            "SELECT body, properties FROM messages WHERE queue IN (?, ?)", queues)]
 
 
 def _wait_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int,
@@ -167,7 +181,7 @@ def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
             trial.violations.append("the sync did not complete after the last restart")
         stack.stop_connector()
         trial.violations += watermark_violations(stack, store)
-        if store.counts(OPTIN_QUEUE).dead_lettered:
+        if dead_lettered(store):
             trial.violations.append("batches were dead-lettered")
         final = opt_in_values(stack)
     trial.differences = sum(1 for key in reference.keys() | final.keys()

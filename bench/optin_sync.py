@@ -25,6 +25,7 @@ from typing import Any
 
 from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
 from devhost.local_queue import LocalQueueStore
+from shared.adapters.servicebus.message_codec import dead_letter_queue
 
 # The real service: 6,000 requests and 1,200,000 ms of execution per user per 300 s, 52 at once.
 REAL_WINDOW_S = 300.0
@@ -101,6 +102,13 @@ def runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) ->
     return len(done) >= accounts and store.counts(OPTIN_QUEUE).active == 0
 
 
+def dead_lettered(store: LocalQueueStore) -> int:
+    """Opt-in messages given up on: the broker's dead letters (deliveries exhausted) and those
+    the app parked in the ``-deadletter`` queue (failures no redelivery could heal)."""
+    return (store.counts(OPTIN_QUEUE).dead_lettered
+            + store.counts(dead_letter_queue(OPTIN_QUEUE)).active)
+
+
 def results(stack: ProcessStack) -> dict[str, int]:
     totals = {"read": 0, "changed": 0, "failed": 0}
     for row in stack.optin_schedules():
@@ -145,7 +153,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
                  for system in ("dataverse", "dotdigital")}
         totals = results(stack)
         connector = stack.stop_connector()
-        dead = store.counts(OPTIN_QUEUE).dead_lettered
+        dead = dead_lettered(store)
     changed = totals["changed"]
     ceiling = ceiling_records_per_second(limits, cost)
     rate = changed / seconds

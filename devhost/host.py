@@ -36,10 +36,11 @@ from devhost.http_frontend import (
     HttpFrontend,
 )
 from devhost.invocation import Counters, Invoker, Outcome
-from devhost.local_queue import LocalQueueStore, QueueOptions
+from devhost.local_queue import LocalQueuePublisher, LocalQueueStore, QueueOptions
 from devhost.local_settings import LocalSettings, load_local_settings
 from devhost.queue_dispatch import QueueDispatcher
 from devhost.timers import Clock, SystemClock, TimerScheduler
+from shared import bootstrap
 from shared.errors import ConfigError
 
 logger = logging.getLogger("devhost")
@@ -129,6 +130,9 @@ class DevHost:
     def start(self) -> None:
         logger.info("dev host starting: %d timer, %d queue, %d HTTP functions",
                     len(self.index.timers), len(self.index.queues), len(self.index.http))
+        # The app publishes to this host's queues, as under Azure it would to Service Bus.
+        bootstrap.use_publisher(LocalQueuePublisher(self.store))
+        bootstrap.reset()
         if self.http is not None:
             self.http.start()
         if self.options.queues:
@@ -150,6 +154,8 @@ class DevHost:
         self.timers.join(timeout_s)
         if self.http is not None:
             self.http.stop()
+        bootstrap.use_publisher(None)
+        bootstrap.reset()
         logger.info("dev host stopped: %s", _summary(self.counters.snapshot()))
 
     def __enter__(self) -> DevHost:

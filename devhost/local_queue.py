@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -37,8 +37,16 @@ from devhost.local_queue_records import (
     row_to_message,
     validate_queue_name,
 )
+from shared.adapters.servicebus.message_codec import (
+    OutboundMessage,
+    dead_letter_message,
+    dead_letter_queue,
+    encode,
+    fit_optin_changes,
+)
+from shared.domain.commands import OptInChange, QueueCommand
 from shared.errors import ConfigError, MessageFormatError, PreconditionFailed, System
-from shared.services.ports import OutboundMessage
+from shared.services.ports import ReceivedMessage
 
 __all__ = [
     "DB_FILE", "LOCK_EXPIRED", "MAX_DELIVERY_COUNT_EXCEEDED", "LocalQueuePublisher",
@@ -356,6 +364,18 @@ class LocalQueueStore:
         )
 
     # --- inspection and replay -------------------------------------------------------------------
+    def peek(self, queue: str) -> list[StoredMessage]:
+        """The queue's messages that are not dead-lettered, oldest first, without locking them
+        or counting a delivery (Service Bus's peek): for reports on a queue nobody receives
+        from, such as the ``-deadletter`` queue the app parks messages in."""
+        validate_queue_name(queue)
+        with self._transaction() as db:
+            rows = db.execute(
+                "SELECT * FROM messages WHERE queue = ? AND dead_lettered_at IS NULL"
+                " ORDER BY seq", (queue,),
+            ).fetchall()
+        return [row_to_message(row) for row in rows]
+
     def dead_letters(self, queue: str) -> list[StoredMessage]:
         validate_queue_name(queue)
         with self._transaction() as db:
@@ -394,11 +414,27 @@ class LocalQueueStore:
 
 
 class LocalQueuePublisher:
-    """``BatchPublisher`` over the local queue store: what the app uses under the dev host."""
+    """``BatchPublisher`` over the local queue store: what the dev host hands the app.
 
-    def __init__(self, directory: str | Path, *, store: LocalQueueStore | None = None) -> None:
-        self._store = store or LocalQueueStore(directory)
+    Encoding, grouping and dead-letter moves are the Service Bus publisher's (the same codec),
+    so what the dev host delivers is what Service Bus would.
+    """
 
-    def publish(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
-        self._store.send(queue, messages)
+    def __init__(self, store: LocalQueueStore) -> None:
+        self._store = store
 
+    def fit(
+        self, changes: Iterable[OptInChange], *, max_items: int
+    ) -> Iterator[tuple[OptInChange, ...]]:
+        return fit_optin_changes(changes, max_items=max_items)
+
+    def publish(
+        self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
+    ) -> None:
+        self._store.send(queue, [encode(command, session_id=session_id) for command in commands])
+
+    def dead_letter(
+        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
+    ) -> None:
+        parked = dead_letter_message(message, reason=reason, description=description)
+        self._store.send(dead_letter_queue(queue), [parked])

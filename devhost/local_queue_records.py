@@ -7,8 +7,8 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.errors import ConfigError, MessageFormatError
-from shared.services.ports import OutboundMessage
 
 MAX_DELIVERY_COUNT_EXCEEDED = "MaxDeliveryCountExceeded"
 LOCK_EXPIRED = "the message lock expired before the message was settled"

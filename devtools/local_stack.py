@@ -6,7 +6,7 @@
         stack.request_sync_now()                  # tick Sync Now, as an administrator would
         stack.run_until_complete(timeout_s=60)    # timer ticks until every run is applied
         stack.dataverse.rows("contacts")          # admin APIs: data, stats, faults, config
-        stack.host.dead_letters(stack.optin_queue)
+        stack.dead_letters()                      # the broker's and the app's, with reasons
 
 Settings are ``local.settings.sample.json``'s values, then what this stack started (emulator
 URLs, their CA, the demo accounts' secrets, Azurite, a local queue directory of its own), then
@@ -28,7 +28,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -47,6 +47,7 @@ from emulators.cluster import EmulatorCluster
 from emulators.datagen import generate_dataset, secrets_for
 from shared import bootstrap
 from shared.adapters.dataverse.settings_tables import schedule_from_row
+from shared.adapters.servicebus.message_codec import dead_letter_queue
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import load_settings
@@ -331,7 +332,27 @@ class LocalStack:
         return self.host.counters.snapshot()
 
     def dead_letters(self) -> list[StoredMessage]:
-        return self.host.dead_letters(self.optin_queue)
+        """The opt-in queue's dead letters, each with its reason: the broker's (every delivery
+        used up), then those the app parked at once (failures no redelivery could heal)."""
+        return [*self.host.dead_letters(self.optin_queue), *self.parked_dead_letters()]
+
+    def parked_dead_letters(self) -> list[StoredMessage]:
+        """What the app moved to the opt-in queue's ``-deadletter`` queue, read as the broker's
+        dead letters read: reason, description, delivery count and session from the
+        properties the app added when it moved them."""
+        parked = []
+        for message in self.host.store.peek(dead_letter_queue(self.optin_queue)):
+            properties = message.application_properties
+            count = properties.get("DeliveryCount")
+            session = properties.get("SessionId")
+            parked.append(replace(
+                message,
+                dead_letter_reason=str(properties.get("DeadLetterReason", "")),
+                dead_letter_description=str(properties.get("DeadLetterErrorDescription", "")),
+                delivery_count=count if isinstance(count, int) else message.delivery_count,
+                session_id=session if isinstance(session, str) else message.session_id,
+            ))
+        return parked
 
     def seconds(self) -> float:
         return time.monotonic() - self.started_at

@@ -3,8 +3,10 @@
 Per account, from the sync state of the opt-in runs the timer started (found in the run
 journal): records read, batches, records changed per table, items skipped by reason, items
 failed. In total, also the requests the emulators served to the app (admin calls excluded),
-throttled responses, dead-lettered messages and the duration. The same dict is printed as a table
-and written as JSON; ``ok`` is false when any run is unfinished, any item failed, any message was
+throttled responses, dead-lettered messages (the broker's, and those the app parked in the opt-in
+queue's ``-deadletter`` queue, each with its reason) and the duration. The connectivity check is
+the one in the last sync cycle's journal summary. The same dict is printed as a table and written
+as JSON; ``ok`` is false when any run is unfinished, any item failed, any message was
 dead-lettered, the connectivity check failed or a timer tick failed.
 """
 
@@ -71,16 +73,19 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
                      run.status is RunStatus.COMPLETED)
         accounts.append({"email_account": row.get("ec_name"), "email_account_id": account_id,
                          **totals})
-    connectivity = stack.journal.runs("connectivity")
+    connectivity = last_connectivity(stack)
     stats = {name: stack.cluster.servers[name].stats.snapshot() for name in SYSTEMS}
     counters = stack.counters()
+    # Where each one waits, in Service Bus's terms: the queue's own dead-letter sub-queue
+    # (the broker's), or the queue the app parks messages in.
     dead_letters = [
         {"message_id": m.message_id, "session_id": m.session_id,
+         "queue": f"{m.queue}/$deadletterqueue" if m.queue == stack.optin_queue else m.queue,
          "reason": m.dead_letter_reason, "description": m.dead_letter_description}
         for m in stack.dead_letters()
     ]
     timer_failures = completion.timer_failures if completion else []
-    connectivity_ok = bool(connectivity and connectivity[-1].get("ok"))
+    connectivity_ok = bool(connectivity and connectivity.get("ok"))
     ok = (connectivity_ok and total["unfinished_runs"] == 0 and total["failed"] == 0
           and not dead_letters and counters["dead_lettered"] == 0 and not timer_failures)
     return {
@@ -98,8 +103,16 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
         "timer_ticks": completion.ticks if completion else 0,
         "timer_failures": timer_failures,
         "functions": counters,
-        "connectivity": connectivity[-1] if connectivity else None,
+        "connectivity": connectivity,
     }
+
+
+def last_connectivity(stack: LocalStack) -> dict[str, Any] | None:
+    """The connectivity check of the last sync cycle (part of its journal summary); None
+    before the first cycle."""
+    cycles = stack.journal.runs("sync-cycle")
+    found = cycles[-1].get("connectivity") if cycles else None
+    return found if isinstance(found, dict) else None
 
 
 def _table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -139,8 +152,14 @@ def format_report(report: dict[str, Any]) -> str:
         _table(headers, rows), "", summary,
     ]
     for letter in report["dead_letters"]:
-        parts.append(f"dead letter {letter['message_id']} ({letter['session_id']}): "
-                     f"{letter['reason']}: {letter['description']}")
+        parts.append(f"dead letter {letter['message_id']} ({letter['session_id']}) in "
+                     f"{letter['queue']}: {letter['reason']}: {letter['description']}")
+    connectivity = report["connectivity"] or {}
+    for check in connectivity.get("accounts", []):
+        if check.get("error"):
+            parts.append(f"connectivity: {check['email_account']}: {check['error']}")
+    if connectivity.get("note"):
+        parts.append(f"connectivity: {connectivity['note']}")
     for failure in report["timer_failures"]:
         parts.append(f"timer tick failed: {failure}")
     parts.append("")

@@ -1,7 +1,9 @@
 """Composition root: the only module that builds concrete adapters.
 
 ``services()`` builds everything once per worker process, on first use (never at import), from
-the app settings in ``os.environ``. Tests install their own with ``override(...)``.
+the app settings in ``os.environ``. The hosting process may hand the app its queue publisher
+(``use_publisher``: the dev host's local queues); in Azure nobody does and Service Bus is used.
+Tests install their own services with ``override(...)``.
 """
 
 from __future__ import annotations
@@ -14,24 +16,28 @@ from dataclasses import dataclass
 
 from azure.data.tables import TableServiceClient
 
-from devhost.local_queue import LocalQueuePublisher
 from shared.adapters.dataverse.client import DataverseClient
 from shared.adapters.dataverse.records import DataverseCrmRecords
 from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.identity.entra import EntraTokenProvider
+from shared.adapters.servicebus.message_codec import JsonMessageCodec
 from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import Settings, load_settings
+from shared.services.optin.applier import Applier
+from shared.services.optin.reader import OptInReader
 from shared.services.ports import (
     BatchPublisher,
     CrmRecords,
     CrmSettings,
     EmailPlatform,
+    MessageCodec,
     RunJournal,
     SyncStateStore,
 )
+from shared.services.sync.schedules import ScheduleKeeper
 
 
 @dataclass
@@ -43,27 +49,41 @@ class Services:
     run_journal: RunJournal
     sync_state: SyncStateStore
     publisher: BatchPublisher
+    codec: MessageCodec
+
+    def optin_reader(self) -> OptInReader:
+        """The timer side of the opt-in sync, for one invocation."""
+        return OptInReader(
+            platform=self.email_platform, state=self.sync_state, publisher=self.publisher,
+            schedules=ScheduleKeeper(self.crm_settings), queue=self.settings.queues.optin_queue,
+            settings=self.settings.sync,
+        )
+
+    def optin_applier(self) -> Applier:
+        """The queue side of the opt-in sync."""
+        return Applier(
+            crm_records=self.crm_records, schedules=ScheduleKeeper(self.crm_settings),
+            state=self.sync_state, publisher=self.publisher, codec=self.codec,
+            queue=self.settings.queues.optin_queue,
+            max_delivery_count=self.settings.sync.optin_max_delivery_count,
+        )
 
 
 _lock = threading.Lock()
 _built: Services | None = None
 _override: Services | None = None
+_hosted_publisher: BatchPublisher | None = None
 
 
-def build_services(environ: dict[str, str]) -> Services:
+def build_services(
+    environ: dict[str, str], *, publisher: BatchPublisher | None = None
+) -> Services:
     settings = load_settings(environ)
     tokens = EntraTokenProvider(settings.entra, settings.http)
     dataverse = DataverseClient(
         settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
     )
     tables = TableServiceClient.from_connection_string(settings.state.connection_string)
-    local_queue_dir = (environ.get("LOCAL_QUEUE_DIR") or "").strip()
-    # The dev host delivers from a durable local queue; in Azure it is Service Bus.
-    publisher: BatchPublisher = (
-        LocalQueuePublisher(local_queue_dir)
-        if local_queue_dir
-        else ServiceBusBatchPublisher.from_settings(settings.queues)
-    )
     return Services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),
@@ -71,7 +91,8 @@ def build_services(environ: dict[str, str]) -> Services:
         email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
         run_journal=TableRunJournal(tables),
         sync_state=TableSyncStateStore.from_settings(settings.state),
-        publisher=publisher,
+        publisher=publisher or ServiceBusBatchPublisher.from_settings(settings.queues),
+        codec=JsonMessageCodec(),
     )
 
 
@@ -82,8 +103,18 @@ def services() -> Services:
         return _override
     with _lock:
         if _built is None:
-            _built = build_services(dict(os.environ))
+            _built = build_services(dict(os.environ), publisher=_hosted_publisher)
         return _built
+
+
+def use_publisher(publisher: BatchPublisher | None) -> None:
+    """The hosting process hands the app the publisher to use (None: Service Bus again).
+
+    Takes effect for services built from then on (``reset`` forgets the built ones).
+    """
+    global _hosted_publisher
+    with _lock:
+        _hosted_publisher = publisher
 
 
 @contextmanager

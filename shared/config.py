@@ -26,7 +26,10 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Entra ID authority host (default https://login.microsoftonline.com)",
     ),
-    "CONNECTOR_API_AUDIENCE": (False, "Audience of tokens the ribbon API accepts (App ID URI)"),
+    "CONNECTOR_API_AUDIENCE": (
+        False,
+        "Audience of tokens the (planned) ribbon API will accept (App ID URI)",
+    ),
     "DOTDIGITAL_ACCOUNT_INFO_URL": (
         False,
         "Where region discovery starts (default https://r1-api.dotdigital.com/v2/account-info)",
@@ -60,7 +63,7 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "SYNC_READER_MAX_SECONDS": (
         False,
-        "Time one timer run may spend reading; the rest resumes (240)",
+        "Time one timer run may spend reading; the rest resumes (240; 0 reads one flush a tick)",
     ),
     "OPTIN_SHARDS": (False, "Sessions opt-in batches are spread over; one address, one shard (10)"),
     "OPTIN_PAGES_PER_FLUSH": (
@@ -68,7 +71,18 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "dotdigital pages (1000) buffered before batches are sent (10)",
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
-    "LOCAL_QUEUE_DIR": (False, "Dev host only: directory of the durable local queues"),
+    "RETENTION_TIMER_SCHEDULE": (
+        True,
+        "NCRONTAB schedule of the retention timer, e.g. 0 30 3 * * * (daily, 03:30 UTC)",
+    ),
+    "STATE_RETENTION_DAYS": (
+        False,
+        "Days completed runs and run summaries are kept before they are purged (30)",
+    ),
+    "LOCAL_QUEUE_DIR": (
+        False,
+        "Dev host only: directory of the durable local queues (the app never reads it)",
+    ),
     "DEVHOST_FUNCTION_KEY": (False, "Dev host only: key for function-level HTTP routes"),
     "DEVHOST_MASTER_KEY": (False, "Dev host only: master key (admin routes, /admin/functions)"),
 }
@@ -143,6 +157,7 @@ class SyncSettings:
     # costs a lookup and one write request whatever its size), and the reader's buffer stays small.
     optin_pages_per_flush: int = 10
     optin_max_delivery_count: int = 10
+    retention_days: float = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,10 +223,12 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
     return SyncSettings(
         dry_run=_flag(environ, "SYNC_DRY_RUN"),
         read_overlap_s=_number(environ, "SYNC_READ_OVERLAP_SECONDS", 300.0, minimum=0),
-        reader_max_s=_number(environ, "SYNC_READER_MAX_SECONDS", 240.0, minimum=1),
+        # 0 reads one flush per tick (tests use it to spread a run over many ticks).
+        reader_max_s=_number(environ, "SYNC_READER_MAX_SECONDS", 240.0, minimum=0),
         optin_shards=int(_number(environ, "OPTIN_SHARDS", 10, minimum=1)),
         optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 10, minimum=1)),
         optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
+        retention_days=_number(environ, "STATE_RETENTION_DAYS", 30.0, minimum=1),
     )
 
 

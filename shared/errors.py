@@ -125,3 +125,15 @@ class RateLimited(TransientError):
 
 class WaitTooLong(RateLimited):
     """The server asked for a longer wait than a function invocation may spend sleeping."""
+
+
+def is_permanent(error: BaseException) -> bool:
+    """Whether repeating the work that raised ``error`` can never succeed.
+
+    Our request being refused (400, 403, a missing table or column), a bad setting, or a message
+    that cannot be read: the same work fails the same way every time, so it is dead-lettered at
+    once. Throttling, timeouts, 5xx, lost races, and anything unclassified are retried.
+    """
+    if isinstance(error, MessageFormatError | ConfigError | DomainError):
+        return True
+    return isinstance(error, BadRequest | AuthFailed | NotFound)

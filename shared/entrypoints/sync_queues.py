@@ -3,10 +3,8 @@
 The opt-in queue is session-enabled: the reader puts every address of one shard in one session
 and Service Bus hands a session to one consumer at a time, so no two invocations write the same
 record at once (``host.json`` caps the sessions processed concurrently for Dataverse's limits).
-An undecodable message raises ``MessageFormatError``: it is retried to the maximum delivery count
-and then dead-lettered with that reason. When its application properties name its run and batch
-(``encode`` puts them there), the last delivery first counts its items as failed in that run, so
-the run completes and its schedule reports them instead of staying in progress.
+What a delivery does, including when it is dead-lettered, is the applier's decision
+(``shared/services/optin/applier.py``); this module only translates.
 """
 
 from __future__ import annotations
@@ -16,12 +14,20 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
-from shared.entrypoints.messages import OptInBatch, batch_identity, decode_as
-from shared.errors import MessageFormatError
-from shared.services.optin.applier import Applier, apply_optin_batch, count_undecodable_batch
+from shared.services.optin.applier import apply_optin_delivery
+from shared.services.ports import ReceivedMessage
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
+
+
+def received(message: func.ServiceBusMessage) -> ReceivedMessage:
+    """The delivery as the services see it."""
+    return ReceivedMessage(
+        message_id=message.message_id or "", body=message.get_body(),
+        application_properties=dict(message.application_properties or {}),
+        session_id=message.session_id, delivery_count=message.delivery_count or 1,
+    )
 
 
 @bp.function_name("ApplyOptInBatch")
@@ -32,26 +38,9 @@ bp = func.Blueprint()
     is_sessions_enabled=True,
 )
 def apply_optin(message: func.ServiceBusMessage) -> None:
-    services = bootstrap.services()
-    applier = Applier(
-        crm_records=services.crm_records,
-        crm_settings=services.crm_settings,
-        state=services.sync_state,
-        max_delivery_count=services.settings.sync.optin_max_delivery_count,
-    )
-    delivery_count = message.delivery_count or 1
-    try:
-        batch = decode_as(OptInBatch, message.get_body())
-    except MessageFormatError as error:
-        named = batch_identity(message.application_properties)
-        if named is not None:
-            count_undecodable_batch(
-                applier, error, account=named.account, run_id=named.run_id, batch=named.batch,
-                items=named.items, dry_run=named.dry_run, delivery_count=delivery_count,
-            )
-        raise
-    result = apply_optin_batch(batch, applier, delivery_count=delivery_count)
+    result = apply_optin_delivery(received(message), bootstrap.services().optin_applier())
     logger.info(
-        "opt-in batch run=%s account=%s batch=%d applied_now=%s counters=%s",
-        batch.run_id, batch.account, batch.batch, result.outcome.applied_now, result.counters,
+        "opt-in message %s delivery %d: applied_now=%s dead_lettered=%s counters=%s",
+        message.message_id, message.delivery_count or 1, result.applied_now,
+        result.dead_lettered, result.counters,
     )

@@ -5,44 +5,74 @@ Adapters in ``shared/adapters`` implement them; tests use in-memory fakes with t
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
+from shared.domain.commands import ApplyOptInBatch, OptInChange, QueueCommand, UnreadableBatch
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.domain.optin import OptInUpdate, RecordValue
 
 
-# --- Publishing batches ---------------------------------------------------------------------------
+# --- Queues ---------------------------------------------------------------------------------------
+class BatchPublisher(Protocol):
+    """Puts commands on a queue (Service Bus in Azure, the dev host's local queues locally)."""
+
+    def fit(
+        self, changes: Iterable[OptInChange], *, max_items: int
+    ) -> Iterator[tuple[OptInChange, ...]]:
+        """Consecutive groups of ``changes`` of at most ``max_items`` that each fit one message.
+
+        The grouping depends only on the input, so a resumed run re-creates the same batches.
+        """
+
+    def publish(
+        self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
+    ) -> None:
+        """Send every command or raise; a repeated send is dropped by its deterministic id."""
+
+    def dead_letter(
+        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
+    ) -> None:
+        """Move a message that can never succeed to ``queue``'s dead letters, as received, with
+        the reason; the caller then completes the delivery. Repeating it adds nothing twice."""
+
+
 @dataclass(frozen=True, slots=True)
-class OutboundMessage:
-    """One queue message; ``message_id`` is deterministic so a re-publish is a duplicate."""
+class ReceivedMessage:
+    """A queue message as delivered: what a dead letter must keep so it can be replayed."""
 
     message_id: str
     body: bytes
-    content_type: str = "application/json"
-    application_properties: Mapping[str, str | int] = field(default_factory=dict)
-    # Messages of one session are handled in order by one consumer at a time; None = no session.
-    session_id: str | None = None
+    application_properties: Mapping[str, object]
+    session_id: str | None
+    delivery_count: int
 
 
-class BatchPublisher(Protocol):
-    def publish(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
-        """Send every message or raise; a partial send is repeated safely by message id."""
+class MessageCodec(Protocol):
+    """Reads the queue messages that ``BatchPublisher`` wrote."""
+
+    def decode_optin(self, body: bytes | str) -> ApplyOptInBatch:
+        """The command in ``body``; raises ``MessageFormatError`` when it is not one."""
+
+    def unreadable(self, properties: Mapping[str, object] | None) -> UnreadableBatch | None:
+        """Which batch an undecodable message was, as its properties say; None if they don't."""
 
 
 # --- CRM settings (Dataverse tables that administrators edit) -------------------------------------
 class CrmSettings(Protocol):
     def email_accounts(self) -> list[EmailAccount]:
-        """Every connected dotdigital account configured in CRM."""
+        """Every active connected dotdigital account configured in CRM (deactivated ones are
+        left out)."""
 
     def sync_schedules(self) -> list[SyncSchedule]:
         """Every schedule row (one per email account × sync type)."""
 
-    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
-        """Add the default row for an account and sync type: manual, status None."""
+    def create_schedule(self, account: EmailAccount, sync_type: SyncType) -> SyncSchedule:
+        """Add the default row for an account and sync type: manual, status None, named after
+        the account and the sync type."""
 
     def update_schedule(self, row_id: str, update: ScheduleUpdate) -> None:
         """Write the columns ``update`` sets; raises ``NotFound`` if the row was deleted."""
@@ -51,9 +81,10 @@ class CrmSettings(Protocol):
 # --- CRM records (contacts, leads, accounts) --------------------------------------------------
 class CrmRecords(Protocol):
     def find_by_email_keys(self, email_keys: Collection[str]) -> list[RecordValue]:
-        """Contacts, leads and accounts whose ``emailaddress1`` matches one of the keys.
+        """Contacts, leads and accounts whose ``emailaddress1`` has one of these match keys.
 
-        Keys are ``email.match_key`` values; records match trimmed and case-insensitively.
+        Keys are ``email.match_key`` values. Every record whose own address has that key is
+        found, however it is stored (case, surrounding whitespace); no other record is returned.
         """
 
     def set_opt_in(self, updates: Sequence[OptInUpdate]) -> None:
@@ -70,20 +101,11 @@ class EmailPlatformAccount:
 
 
 @dataclass(frozen=True, slots=True)
-class ContactOptIn:
-    """A dotdigital contact's address and opt-in type name, as read (either may be blank)."""
+class ContactPage:
+    """One page of a modified-since read; ``next_marker`` resumes after it (None: last page)."""
 
-    email: str
-    opt_in_type: str
-
-
-@dataclass(frozen=True, slots=True)
-class ContactOptInPage:
-    """One page of a modified-since read; ``skip`` is where it started, ``last`` ends the read."""
-
-    skip: int
-    contacts: list[ContactOptIn]
-    last: bool
+    contacts: list[OptInChange]
+    next_marker: str | None
 
 
 class EmailPlatform(Protocol):
@@ -91,12 +113,13 @@ class EmailPlatform(Protocol):
         """Reach the account with its API user and report where it lives."""
 
     def modified_contacts(
-        self, account: EmailAccount, since: datetime, *, start_skip: int = 0
-    ) -> Iterator[ContactOptInPage]:
-        """Contacts modified at or after ``since``, in pages of 1000 from ``start_skip`` on.
-
-        The last page is the first short one: no request is made after it.
-        """
+        self, account: EmailAccount, since: datetime, *, marker: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ContactPage]:
+        """Contacts modified at or after ``since``, in pages, from ``marker`` on (None: the
+        start). Paging is by position in the change order, never by offset: a contact changed
+        while the read goes on moves behind the marker and is read again, and no contact is
+        ever skipped."""
 
 
 # --- Sync state: watermarks, checkpoints, runs ----------------------------------------------------
@@ -130,15 +153,22 @@ C = TypeVar("C", bound=Checkpoint)
 
 @dataclass(frozen=True, slots=True)
 class PageCursor:
-    """Where a reader run is: saved after each published page so a killed run resumes there."""
+    """Where a reader run is: saved after each flush of published pages so a killed run resumes
+    there. ``marker`` is the platform's position after the last page published (None before the
+    first page, and again once the last page is published: ``pages_read`` tells them apart)."""
 
-    STATE_NAME: ClassVar[str] = "cursor"
+    STATE_NAME: ClassVar[str] = "readcursor"
 
     run_id: str
     since: datetime
     until: datetime
-    next_page: int
+    marker: str | None
+    pages_read: int
     next_batch: int
+
+    @property
+    def read_all(self) -> bool:
+        return self.pages_read > 0 and self.marker is None
 
 
 class RunStatus(StrEnum):
@@ -242,6 +272,10 @@ class SyncStateStore(Protocol):
         unknown run and ``DomainError`` for a batch number beyond a finished run's last batch.
         """
 
+    def purge_runs(self, before: datetime) -> int:
+        """Delete the runs completed before ``before`` with their per-batch rows; returns how
+        many. Watermarks, checkpoints and runs not completed are kept."""
+
 
 # --- Run history ----------------------------------------------------------------------------------
 class RunJournal(Protocol):
@@ -250,3 +284,6 @@ class RunJournal(Protocol):
 
     def runs(self, kind: str) -> list[dict[str, object]]:
         """Summaries of the runs of one kind, oldest first."""
+
+    def purge(self, before: datetime) -> int:
+        """Delete the summaries of runs started before ``before``; returns how many."""

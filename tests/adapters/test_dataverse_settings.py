@@ -1,4 +1,5 @@
-"""CRM settings over the Dataverse emulator: schedule rows created and updated as specified."""
+"""CRM settings over the Dataverse emulator: active email accounts, schedule rows created (named
+after their account) and updated as specified."""
 
 from __future__ import annotations
 
@@ -46,7 +47,7 @@ def test_schedule_rows_are_created_manual_and_updated_column_by_column(
         DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
     )
     (account,) = crm.email_accounts()
-    created = crm.create_schedule(account.row_id, SyncType.CONTACT_OPT_IN)
+    created = crm.create_schedule(account, SyncType.CONTACT_OPT_IN)
     (read,) = crm.sync_schedules()
     assert (read.row_id, read.email_account_id, read.sync_type) == (
         created.row_id,
@@ -54,6 +55,9 @@ def test_schedule_rows_are_created_manual_and_updated_column_by_column(
         SyncType.CONTACT_OPT_IN,
     )
     assert (read.interval_minutes, read.status, read.sync_now) == (0, SyncStatus.NONE, False)
+    (row,) = admin(cluster, "dataverse", "GET", "state?table=ec_syncschedules")["tables"][
+        "ec_syncschedules"]
+    assert row["ec_name"] == "Brand · ContactOptIn"  # what an administrator sees in the list
 
     planned = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
     crm.update_schedule(read.row_id, ScheduleUpdate(next_sync=planned, sync_now=True))
@@ -71,3 +75,24 @@ def test_schedule_rows_are_created_manual_and_updated_column_by_column(
     assert read.next_sync is None
     assert read.last_result == "1 read, 1 changed, 0 failed"
     assert read.status is SyncStatus.ADDED_TO_QUEUE
+
+
+def test_only_active_email_accounts_are_read_when_an_administrator_deactivated_one(
+    cluster: EmulatorCluster,
+    dataverse_settings: DataverseSettings,
+    http: HttpSettings,
+    app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> None:
+    active, inactive = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        {"ec_emailaccountid": row_id, "ec_name": name, "ec_accountid": number,
+         "ec_apiusername": f"apiuser-{number}@apiconnector.com", "ec_secretname": "DD_SECRET",
+         **({"statecode": 1, "statuscode": 2} if name == "Old brand" else {})}
+        for row_id, name, number in ((active, "Brand", 1001), (inactive, "Old brand", 1002))
+    ]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"ec_emailaccounts": rows}})
+    crm = DataverseCrmSettings(
+        DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
+    )
+    assert [account.row_id for account in crm.email_accounts()] == [active]

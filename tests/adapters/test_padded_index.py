@@ -14,13 +14,11 @@ from hypothesis import strategies as st
 from emulators.cluster import EmulatorCluster
 from shared.adapters.dataverse import records as dataverse_records
 from shared.adapters.dataverse.client import DataverseClient, Query
+from shared.adapters.dataverse.padded_index import PADDED_INDEX_TTL_S, PaddedIndex, PaddedRows
 from shared.adapters.dataverse.records import (
     PADDED_FILTER,
-    PADDED_INDEX_TTL_S,
     TABLES,
     DataverseCrmRecords,
-    PaddedIndex,
-    PaddedRows,
     _records,
 )
 from shared.adapters.http.policy import RetryPolicy
@@ -94,6 +92,32 @@ def test_padded_rows_are_read_once_then_asked_for_as_stored_until_the_index_is_s
     assert [r.row_id for r in records.find_by_email_keys(["late@example.com"])] == [
         late["contactid"]]
     assert PADDED_FILTER in spy.filters[-1]
+
+
+@pytest.mark.parametrize("collation", ["CI_AI", "CI_AS"])
+def test_a_lookup_returns_only_records_whose_own_address_is_the_one_asked_for(
+    cluster: EmulatorCluster, spy: SpyClient, collation: str
+) -> None:
+    admin(cluster, "dataverse", "POST", "config", {"collation": collation})
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=ManualClock()))
+    plain, accented = _contact("jose@example.com"), _contact("JOSÉ@example.com")
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": [plain, accented]}})
+    assert [r.row_id for r in records.find_by_email_keys(["jose@example.com"])] == [
+        plain["contactid"]]
+    assert [r.row_id for r in records.find_by_email_keys(["josé@example.com"])] == [
+        accented["contactid"]]
+
+
+def test_every_kind_of_surrounding_whitespace_is_seen_through(
+    cluster: EmulatorCluster, spy: SpyClient
+) -> None:
+    records = DataverseCrmRecords(spy, padded=PaddedIndex(monotonic=ManualClock()))
+    forms = [" {}", "{}  ", "\t{}", "{}\t", "\u00a0{}", "{}\u00a0", "{}\n", "\r\n{}\r\n",
+             "{}\u2003", "\t {} \t"]
+    rows = [_contact(form.format(f"w{i}@example.com")) for i, form in enumerate(forms)]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": rows}})
+    found = records.find_by_email_keys([f"w{i}@example.com" for i in range(len(forms))])
+    assert sorted(r.row_id for r in found) == sorted(row["contactid"] for row in rows)
 
 
 def test_values_come_from_the_lookup_not_from_the_index(

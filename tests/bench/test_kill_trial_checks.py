@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,8 +10,10 @@ from azure.data.tables import EdmType, EntityProperty
 
 from bench.kill_trials import watermark_violations
 from bench.process_stack import OPTIN_QUEUE
-from devhost.local_queue import LocalQueueStore, QueueOptions
-from shared.entrypoints.messages import OptInBatch, OptInChange, encode
+from devhost.local_queue import LocalQueuePublisher, LocalQueueStore, QueueOptions
+from shared.adapters.servicebus.message_codec import encode
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
+from shared.services.ports import ReceivedMessage
 
 UNTIL = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)
 PARTITION = "account-1|ContactOptIn"
@@ -40,13 +41,16 @@ def _rows(*, published: int, applied: list[int], status: str = "applying",
     return rows
 
 
+def _command(batch: int) -> ApplyOptInBatch:
+    return ApplyOptInBatch(BatchRef("account-1", "r1", batch),
+                           (OptInChange("a@example.com", "Double"),))
+
+
 def _queue(tmp_path: Path, batches: list[int]) -> LocalQueueStore:
     store = LocalQueueStore(tmp_path)
     store.configure(OPTIN_QUEUE, QueueOptions(requires_session=True))
-    change = OptInChange("a@example.com", "Double", UNTIL)
-    store.send(OPTIN_QUEUE, [
-        replace(encode(OptInBatch("r1", "account-1", b, (change,))), session_id="optin-0")
-        for b in batches])
+    LocalQueuePublisher(store).publish(OPTIN_QUEUE, [_command(b) for b in batches],
+                                       session_id="optin-0")
     return store
 
 
@@ -76,3 +80,23 @@ def test_a_watermark_no_run_ends_at_is_reported(tmp_path: Path) -> None:
     problems = watermark_violations(
         FrozenState(_rows(published=0, applied=[], watermark=later)), store)
     assert problems == [f"{PARTITION}: no run ends at the watermark {later}"]
+
+
+def test_a_batch_the_app_moved_to_the_dead_letters_is_no_violation(tmp_path: Path) -> None:
+    store = _queue(tmp_path, [])
+    encoded = encode(_command(2), session_id="optin-0")
+    received = ReceivedMessage(encoded.message_id, encoded.body,
+                               dict(encoded.application_properties), "optin-0", 1)
+    LocalQueuePublisher(store).dead_letter(OPTIN_QUEUE, received, reason="BadRequest",
+                                           description="400")
+    assert watermark_violations(FrozenState(_rows(published=3, applied=[0, 1])), store) == []
+
+
+def test_an_unreadable_message_on_the_queue_is_named_by_its_properties(tmp_path: Path) -> None:
+    store = _queue(tmp_path, [])
+    encoded = encode(_command(2), session_id="optin-0")
+    received = ReceivedMessage(encoded.message_id, b"{", dict(encoded.application_properties),
+                               "optin-0", 1)
+    LocalQueuePublisher(store).dead_letter(OPTIN_QUEUE, received, reason="MessageFormatError",
+                                           description="not JSON")
+    assert watermark_violations(FrozenState(_rows(published=3, applied=[0, 1])), store) == []

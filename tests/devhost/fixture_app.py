@@ -11,8 +11,8 @@ from typing import Any
 
 import azure.functions as func
 
-from devhost.local_queue import LocalQueuePublisher
-from shared.services.ports import OutboundMessage
+from devhost.local_queue import LocalQueueStore
+from shared.adapters.servicebus.message_codec import OutboundMessage
 
 
 @dataclass
@@ -51,7 +51,7 @@ def build_app(recorder: Recorder) -> func.FunctionApp:
             recorder.timer_calls.append(timer)
             recorder.hold()
             stamp = datetime.now(UTC).isoformat()
-            LocalQueuePublisher(os.environ["LOCAL_QUEUE_DIR"]).publish(
+            LocalQueueStore(os.environ["LOCAL_QUEUE_DIR"]).send(
                 os.environ["WORK_QUEUE"],
                 [OutboundMessage(f"tick-{len(recorder.timer_calls)}", stamp.encode())],
             )

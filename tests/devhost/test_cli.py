@@ -20,8 +20,8 @@ CYCLE_APP = textwrap.dedent('''
 
     import azure.functions as func
 
-    from devhost.local_queue import LocalQueuePublisher
-    from shared.services.ports import OutboundMessage
+    from devhost.local_queue import LocalQueueStore
+    from shared.adapters.servicebus.message_codec import OutboundMessage
 
     app = func.FunctionApp()
 
@@ -30,7 +30,7 @@ CYCLE_APP = textwrap.dedent('''
     def plan(timer: func.TimerRequest) -> None:
         bodies = os.environ["BODIES"].split(",")
         messages = [OutboundMessage(f"b{i}", b.encode()) for i, b in enumerate(bodies)]
-        LocalQueuePublisher(os.environ["LOCAL_QUEUE_DIR"]).publish(os.environ["QUEUE"], messages)
+        LocalQueueStore(os.environ["LOCAL_QUEUE_DIR"]).send(os.environ["QUEUE"], messages)
 
     @app.function_name("Apply")
     @app.service_bus_queue_trigger(arg_name="msg", queue_name="%QUEUE%", connection="SB")

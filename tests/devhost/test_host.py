@@ -12,8 +12,8 @@ from devhost.host import DevHost
 from devhost.host_config import HostConfig
 from devhost.local_queue import MAX_DELIVERY_COUNT_EXCEEDED, QueueOptions
 from devhost.local_settings import LocalSettings
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.errors import ConfigError
-from shared.services.ports import OutboundMessage
 from tests.devhost.conftest import ManualClock
 from tests.devhost.fixture_app import SETTINGS, Recorder, build_app
 
@@ -53,6 +53,33 @@ class TestIndexing:
         first = DevHost(app, settings, options=_no_io())
         second = DevHost(app, settings, options=_no_io())  # a second call would raise
         assert first.index.names() == second.index.names()
+
+
+class TestAppPublisher:
+    def test_the_app_publishes_to_the_hosts_queues_while_the_host_runs(
+        self, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from devhost.local_queue import LocalQueuePublisher
+        from shared import bootstrap
+        from shared.domain.commands import ApplyOptInBatch, BatchRef
+
+        built: list[object] = []
+
+        def build_services(environ: dict[str, str], *, publisher: object = None) -> object:
+            built.append(publisher)
+            return object()
+
+        monkeypatch.setattr(bootstrap, "build_services", build_services)
+        host = make_host(queues=False)
+        bootstrap.services()
+        host.stop(timeout_s=10)
+        bootstrap.services()  # built again: the host's stop forgot the services it handed on
+        [hosted, after] = built
+        assert isinstance(hosted, LocalQueuePublisher)
+        hosted.publish("work-items", [ApplyOptInBatch(BatchRef("acct", "run", 0), ())])
+        assert host.store.counts("work-items").active == 1  # the host's own store
+        assert after is None  # Service Bus again, as under Azure
+        bootstrap.reset()
 
 
 def _no_io():  # type: ignore[no-untyped-def]

@@ -16,13 +16,12 @@ from devhost.host import DevHost
 from devhost.host_config import HostConfig, load_host_config, parse_host_config
 from devhost.local_queue import (
     MAX_DELIVERY_COUNT_EXCEEDED,
-    LocalQueuePublisher,
     LocalQueueStore,
     QueueOptions,
 )
 from devhost.local_settings import LocalSettings
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.errors import ConfigError, MessageFormatError
-from shared.services.ports import OutboundMessage
 from tests.devhost.conftest import ManualClock, host_factory
 from tests.devhost.test_host import _wait_until
 
@@ -130,7 +129,7 @@ class TestSessionConfig:
         assert function.sessions and function.queue == QUEUE
         assert host.store.options(QUEUE).requires_session
         with pytest.raises(MessageFormatError, match="requires sessions"):
-            LocalQueuePublisher(host.store.directory).publish(QUEUE, [OutboundMessage("m", b"")])
+            LocalQueueStore(host.store.directory).send(QUEUE, [OutboundMessage("m", b"")])
 
     def test_explicit_queue_options_are_kept_with_sessions_on(
         self, make_session_host: MakeHost
@@ -178,7 +177,7 @@ class TestSessionDelivery:
         self, make_session_host: MakeHost, session_recorder: SessionRecorder
     ) -> None:
         host = make_session_host(config=HostConfig(max_concurrent_sessions=4))
-        LocalQueuePublisher(host.store.directory).publish(QUEUE, [
+        LocalQueueStore(host.store.directory).send(QUEUE, [
             in_session(f"{s}-{i}", f"optin-{s}") for i in range(12) for s in range(6)])
         assert host.wait_idle(20)
         assert session_recorder.overlaps == []
@@ -275,7 +274,7 @@ class TestSessionDelivery:
         self, make_session_host: MakeHost, session_recorder: SessionRecorder
     ) -> None:
         make_session_host(queues=False).stop()
-        LocalQueuePublisher(os.environ["LOCAL_QUEUE_DIR"]).publish(
+        LocalQueueStore(os.environ["LOCAL_QUEUE_DIR"]).send(
             QUEUE, [in_session(f"m{i}", "a") for i in range(4)])
         again = make_session_host()
         assert again.wait_idle(10)

@@ -14,8 +14,10 @@ from devhost.local_queue import (
     LocalQueueStore,
     QueueOptions,
 )
+from shared.adapters.servicebus.message_codec import OutboundMessage, decode, encode
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.errors import ConfigError, MessageFormatError, PreconditionFailed
-from shared.services.ports import BatchPublisher, OutboundMessage
+from shared.services.ports import BatchPublisher, ReceivedMessage
 
 
 class FakeTime:
@@ -95,13 +97,46 @@ class TestSend:
             store.send(queue, [message("m")])
         assert not list(store.directory.glob("*/"))
 
-    def test_publisher_is_a_batch_publisher(self, tmp_path: Path) -> None:
-        publisher: BatchPublisher = LocalQueuePublisher(tmp_path)
-        publisher.publish("q", [message("p1"), message("p1")])
-        assert LocalQueueStore(tmp_path).counts("q").active == 1
+    def test_publisher_is_a_batch_publisher(self, store: LocalQueueStore) -> None:
+        publisher: BatchPublisher = LocalQueuePublisher(store)
+        command = ApplyOptInBatch(BatchRef("acct", "run", 0), (OptInChange("a@b.org", "Double"),))
+        publisher.publish("q", [command, command], session_id="optin-1")
+        (got,) = store.receive("q").messages  # the repeat was a duplicate
+        assert got.message_id == encode(command).message_id
+        assert got.session_id == "optin-1" and decode(got.body) == command
+        assert got.application_properties == dict(encode(command).application_properties)
+        changes = [OptInChange(f"{n}@b.org", "Single") for n in range(5)]
+        assert [len(group) for group in publisher.fit(changes, max_items=2)] == [2, 2, 1]
+
+    def test_a_dead_letter_is_parked_beside_its_queue_when_the_app_gives_up(
+        self, store: LocalQueueStore
+    ) -> None:
+        publisher = LocalQueuePublisher(store)
+        received = ReceivedMessage("m-1", b"{", {"schema": "optin-batch"}, "optin-2", 1)
+        for _ in range(2):  # a repeated move adds nothing
+            publisher.dead_letter("q", received, reason="MessageFormatError", description="bad")
+        assert store.counts("q").active == 0  # the queue itself is untouched
+        (parked,) = store.receive("q-deadletter", 10).messages
+        assert (parked.message_id, parked.body) == ("m-1", b"{")
+        assert parked.application_properties == {
+            "schema": "optin-batch", "DeadLetterReason": "MessageFormatError",
+            "DeadLetterErrorDescription": "bad", "DeliveryCount": 1, "SessionId": "optin-2"}
 
 
 class TestPeekLock:
+    def test_peek_lists_messages_without_locking_or_counting_a_delivery_when_reporting(
+        self, store: LocalQueueStore
+    ) -> None:
+        store.configure("q", QueueOptions(max_delivery_count=1))
+        store.send("q", [message("a"), message("b"), message("c")])
+        locked = store.receive("q").messages[0]
+        store.dead_letter(locked, "BadSchema")
+        store.receive("q")  # "b" is locked: still listed
+        assert [(m.message_id, m.lock_token is None) for m in store.peek("q")] == [
+            ("b", False), ("c", True)]
+        assert [m.delivery_count for m in store.peek("q")] == [1, 0]
+        assert store.counts("q").active == 2 and store.peek("empty") == []
+
     def test_locked_message_is_invisible_until_the_lock_expires(
         self, store: LocalQueueStore, time_now: FakeTime
     ) -> None:

@@ -21,8 +21,9 @@ from devhost.local_queue import (
     QueueOptions,
     SessionLock,
 )
+from shared.adapters.servicebus.message_codec import OutboundMessage
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.errors import ConfigError, MessageFormatError, PreconditionFailed
-from shared.services.ports import OutboundMessage
 from tests.devhost.test_local_queue import FakeTime
 
 SESSIONS = QueueOptions(requires_session=True, lock_duration_s=30, max_delivery_count=3)
@@ -82,11 +83,19 @@ class TestSending:
         (plain,) = store.receive("plain").messages  # a plain queue keeps the id but ignores it
         assert plain.session_id == "ignored"
 
-    def test_the_publisher_keeps_session_ids(self, store: LocalQueueStore, tmp_path: Path) -> None:
-        LocalQueuePublisher(tmp_path).publish("s", [msg("a", "optin-3")])
+    def test_the_publisher_keeps_session_ids(self, store: LocalQueueStore) -> None:
+        command = ApplyOptInBatch(BatchRef("acct", "run", 0), (OptInChange("a@b.org", "Double"),))
+        LocalQueuePublisher(store).publish("s", [command], session_id="optin-3")
         session = accept(store)
         (got,) = store.receive_from_session(session).messages
         assert (session.session_id, got.session_id) == ("optin-3", "optin-3")
+
+    def test_the_publisher_refuses_commands_without_a_session_on_a_session_queue(
+        self, store: LocalQueueStore
+    ) -> None:
+        command = ApplyOptInBatch(BatchRef("acct", "run", 0), ())
+        with pytest.raises(MessageFormatError, match="requires sessions"):
+            LocalQueuePublisher(store).publish("s", [command])
 
 
 class TestSessionOrder:

@@ -26,6 +26,11 @@ def test_run_once_reports_every_account_and_exits_zero(
     assert sum(total["changed"].values()) > 0
     assert total["records_read"] == sum(a["records_read"] for a in report["accounts"])
     assert report["requests"]["dotdigital"] > 0 and report["requests"]["dataverse"] > 0
-    assert report["dead_lettered"] == 0
+    assert report["dead_lettered"] == 0 and report["dead_letters"] == []
+    # The connectivity check of the last sync cycle, from its journal summary.
+    connectivity = report["connectivity"]
+    assert connectivity["ok"] is True
+    assert sorted(a["email_account"] for a in connectivity["accounts"]) == ["Brand 1", "Brand 2"]
+    assert all(a["email_account_id"] and a["error"] is None for a in connectivity["accounts"])
     out = capsys.readouterr().out
     assert "Brand 1" in out and "TOTAL" in out and "result: OK" in out

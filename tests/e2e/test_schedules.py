@@ -35,7 +35,7 @@ def test_status_walks_from_none_to_queued_to_in_progress_and_back_with_last_and_
     # first tick stops after one page and the second tick finishes the run.
     with stack_for(org.dataset(), queues=False, SYNC_READER_MAX_SECONDS="1") as stack:
         stack.dotdigital.set_faults([{"method": "GET", "delay_ms": 1200,
-                                      "path": "/r1/v2/contacts/modified-since/*"}])
+                                      "path": "/r1/contacts/v3"}])
         before = dt.datetime.now(dt.UTC).replace(microsecond=0)
         assert stack.trigger_timer().succeeded
         first = stack.schedules()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 from dataclasses import replace
 
+from shared.adapters.dataverse.settings_tables import schedule_name
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.errors import NotFound, System
 
@@ -25,6 +26,7 @@ class FakeCrmSettings:
         self.schedules: dict[str, SyncSchedule] = {s.row_id: s for s in schedules or []}
         self.writes: list[tuple[str, ScheduleUpdate]] = []
         self.created: list[SyncSchedule] = []
+        self.names: dict[str, str] = {}  # ec_name of the rows created, as the adapter names them
         self._ids = itertools.count(1)
 
     def email_accounts(self) -> list[EmailAccount]:
@@ -33,11 +35,12 @@ class FakeCrmSettings:
     def sync_schedules(self) -> list[SyncSchedule]:
         return list(self.schedules.values())
 
-    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
+    def create_schedule(self, account: EmailAccount, sync_type: SyncType) -> SyncSchedule:
         row = SyncSchedule(
-            row_id=f"sched-{next(self._ids)}", email_account_id=email_account_id,
+            row_id=f"sched-{next(self._ids)}", email_account_id=account.row_id,
             sync_type=sync_type,
         )
+        self.names[row.row_id] = schedule_name(account, sync_type)
         self.schedules[row.row_id] = row
         self.created.append(row)
         return row

@@ -2,7 +2,7 @@
 
 Records hold raw addresses as Dynamics would (any case, padding); lookups match them by
 ``match_key``. Calls are recorded so tests can see what was read and written, and a failure can be
-injected for the next calls.
+injected for the next calls (a 503 by default, or the error set as ``failure``).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from shared.domain.email import match_key
 from shared.domain.model import OptInType
 from shared.domain.optin import OptInUpdate, RecordValue
-from shared.errors import System, TransientError
+from shared.errors import AppError, System, TransientError
 
 TABLES = ("contact", "lead", "account")
 
@@ -33,7 +33,8 @@ class FakeCrmRecords:
     records: dict[tuple[str, str], StoredRecord] = field(default_factory=dict)
     lookups: list[list[str]] = field(default_factory=list)
     writes: list[list[OptInUpdate]] = field(default_factory=list)
-    fail_next: int = 0  # the next N calls raise a TransientError
+    fail_next: int = 0  # the next N calls raise ``failure``
+    failure: AppError | None = None  # None: a TransientError (503)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -50,6 +51,8 @@ class FakeCrmRecords:
     def _maybe_fail(self, operation: str) -> None:
         if self.fail_next > 0:
             self.fail_next -= 1
+            if self.failure is not None:
+                raise self.failure
             raise TransientError(System.DATAVERSE, "injected failure", status=503,
                                  operation=operation)
 

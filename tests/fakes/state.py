@@ -169,6 +169,15 @@ class InMemorySyncStateStore:
             )
             return BatchOutcome(applied_now=True, run=run.state, completed_now=complete)
 
+    def purge_runs(self, before: datetime) -> int:
+        before = codec.plain_utc(codec.utc(before, "before"))
+        with self._lock:
+            old = [slot for slot, run in self.runs.items()
+                   if run.state.completed_at is not None and run.state.completed_at < before]
+            for slot in old:
+                del self.runs[slot]
+            return len(old)
+
     def _run(self, key: SyncKey, run_id: str) -> _Run:
         run = self.runs.get((codec.partition_key(key), codec.check_run_id(run_id)))
         if run is None:

@@ -11,11 +11,12 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
 from shared import bootstrap
+from shared.adapters.servicebus.message_codec import JsonMessageCodec, encode
 from shared.config import load_settings
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints import sync_queues
-from shared.entrypoints.messages import OptInBatch, OptInChange, encode
-from shared.errors import MessageFormatError, TransientError
+from shared.errors import BadRequest, System, TransientError
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 from tests.fakes.crm import FakeCrmSettings
@@ -34,6 +35,7 @@ ENVIRON = {
     "OPTIN_MAX_DELIVERY_COUNT": "3",
 }
 RUN = "20240501T120000-abcd1234"
+DEAD_LETTERS = "optin-batches-deadletter"  # beside the default OPTIN_QUEUE_NAME
 
 
 class NoJournal:
@@ -50,10 +52,12 @@ class Fixture:
         self.settings = FakeCrmSettings([], [SyncSchedule(
             "sched-1", "acc-1", SyncType.CONTACT_OPT_IN, status=SyncStatus.IN_PROGRESS)])
         self.state = InMemorySyncStateStore(clock=lambda: NOW)
+        self.publisher = FakeBatchPublisher()
         self.services = bootstrap.Services(
             settings=load_settings(ENVIRON), crm_settings=self.settings,
             crm_records=self.records, email_platform=FakeEmailPlatform(),
-            run_journal=NoJournal(), sync_state=self.state, publisher=FakeBatchPublisher(),
+            run_journal=NoJournal(), sync_state=self.state, publisher=self.publisher,
+            codec=JsonMessageCodec(),
         )
         key = optin_sync_key("acc-1", dry_run=False)
         self.state.start_run(key, RUN, since=NOW - dt.timedelta(hours=1), until=NOW)
@@ -78,9 +82,13 @@ def message(
     )
 
 
+def a_batch(*items: tuple[str, str]) -> ApplyOptInBatch:
+    return ApplyOptInBatch(BatchRef("acc-1", RUN, 0),
+                           tuple(OptInChange(email, kind) for email, kind in items))
+
+
 def batch_body(*items: tuple[str, str]) -> bytes:
-    changes = tuple(OptInChange(email, kind, NOW) for email, kind in items)
-    return encode(OptInBatch(RUN, "acc-1", 0, changes)).body
+    return encode(a_batch(*items)).body
 
 
 def test_a_good_batch_is_applied_and_completes_the_run() -> None:
@@ -95,15 +103,32 @@ def test_a_good_batch_is_applied_and_completes_the_run() -> None:
     assert fixture.settings.schedules["sched-1"].status is SyncStatus.NONE
 
 
+def test_a_v1_batch_still_in_flight_is_applied_after_an_upgrade() -> None:
+    fixture = Fixture()
+    contact = fixture.records.add("contact", "ann@example.com")
+    v1 = (b'{"schema": "optin-batch", "version": 1, "run_id": "' + RUN.encode()
+          + b'", "account": "acc-1", "batch": 0, "items": [{"email": "ann@example.com",'
+          b' "opt_in_type": "Double", "modified": "2024-05-01T11:59:00Z"}]}')
+    with bootstrap.override(fixture.services):
+        queue_function()(message(v1))
+    assert fixture.records.values()[("contact", contact.row_id)] is OptInType.DOUBLE
+    assert fixture.run().status is RunStatus.COMPLETED
+
+
 @pytest.mark.parametrize("body", [b"", b"\xff", b"[]", b'{"schema": "optin-batch"}',
                                   b'{"schema": "optin-batch", "version": 1, "items": []}'])
-def test_an_undecodable_message_raises_and_changes_nothing(body: bytes) -> None:
+def test_an_undecodable_message_is_dead_lettered_at_once_and_changes_nothing(body: bytes) -> None:
     fixture = Fixture()
     fixture.records.add("contact", "ann@example.com")
-    with bootstrap.override(fixture.services), pytest.raises(MessageFormatError):
-        queue_function()(message(body))
+    with bootstrap.override(fixture.services):
+        queue_function()(message(body))  # completes: redelivering it could never succeed
     assert fixture.records.lookups == [] and fixture.records.writes == []
     assert fixture.run().batches_applied == 0
+    [letter] = fixture.publisher.messages(DEAD_LETTERS)
+    assert (letter.message_id, letter.body) == ("m-1", body)
+    assert letter.application_properties["DeadLetterReason"] == "MessageFormatError"
+    assert letter.application_properties["SessionId"] == "optin-0"
+    assert letter.application_properties["DeliveryCount"] == 1
 
 
 def test_the_last_delivery_marks_the_batch_failed_then_raises() -> None:
@@ -122,24 +147,33 @@ def test_the_last_delivery_marks_the_batch_failed_then_raises() -> None:
     assert run.status is RunStatus.COMPLETED
     assert run.counters["failed"] == 2
     assert fixture.settings.schedules["sched-1"].last_result == "2 read, 0 changed, 2 failed"
+    assert fixture.publisher.messages(DEAD_LETTERS) == []  # the broker dead-letters it
 
 
-def test_an_undecodable_batch_is_counted_as_failed_in_its_run_on_its_last_delivery() -> None:
+def test_a_batch_crm_refuses_is_dead_lettered_and_counted_failed_on_its_first_delivery() -> None:
+    fixture = Fixture()
+    fixture.records.add("contact", "ann@example.com")
+    fixture.records.fail_next = 1
+    fixture.records.failure = BadRequest(System.DATAVERSE, "bad column", status=400)
+    body = batch_body(("ann@example.com", "Double"), ("bob@example.com", "Single"))
+    with bootstrap.override(fixture.services):
+        queue_function()(message(body))
+    run = fixture.run()
+    assert run.status is RunStatus.COMPLETED and run.counters["failed"] == 2
+    assert fixture.settings.schedules["sched-1"].last_result == "2 read, 0 changed, 2 failed"
+    [letter] = fixture.publisher.messages(DEAD_LETTERS)
+    assert letter.body == body
+    assert letter.application_properties["DeadLetterReason"] == "BadRequest"
+
+
+def test_an_undecodable_batch_is_counted_as_failed_in_its_run_on_its_first_delivery() -> None:
     fixture = Fixture()
     fixture.records.add("contact", "ann@example.com")
     # What encode put in the properties of a batch of two, with a body that no longer decodes.
-    properties = dict(encode(OptInBatch(RUN, "acc-1", 0, (
-        OptInChange("ann@example.com", "Double", NOW),
-        OptInChange("bob@example.com", "Single", NOW),
-    ))).application_properties)
+    properties = dict(encode(a_batch(("ann@example.com", "Double"),
+                                     ("bob@example.com", "Single"))).application_properties)
     with bootstrap.override(fixture.services):
-        for delivery in (1, 2):
-            with pytest.raises(MessageFormatError):
-                queue_function()(message(b"{", delivery_count=delivery, properties=properties))
-            assert fixture.run().batches_applied == 0
-            assert fixture.settings.schedules["sched-1"].status is SyncStatus.IN_PROGRESS
-        with pytest.raises(MessageFormatError):
-            queue_function()(message(b"{", delivery_count=3, properties=properties))
+        queue_function()(message(b"{", delivery_count=1, properties=properties))
     run = fixture.run()
     assert run.status is RunStatus.COMPLETED
     assert run.counters["items"] == 2 and run.counters["failed"] == 2
@@ -147,6 +181,9 @@ def test_an_undecodable_batch_is_counted_as_failed_in_its_run_on_its_last_delive
     assert schedule.status is SyncStatus.NONE
     assert schedule.last_result == "2 read, 0 changed, 2 failed"
     assert fixture.records.lookups == [] and fixture.records.writes == []
+    [letter] = fixture.publisher.messages(DEAD_LETTERS)
+    assert letter.application_properties["DeadLetterReason"] == "MessageFormatError"
+    assert letter.application_properties["run_id"] == RUN  # still names its batch
 
 
 @pytest.mark.parametrize("properties", [
@@ -163,7 +200,8 @@ def test_an_undecodable_message_whose_properties_name_no_batch_counts_nothing(
     properties: dict[str, object],
 ) -> None:
     fixture = Fixture()
-    with bootstrap.override(fixture.services), pytest.raises(MessageFormatError):
-        queue_function()(message(b"{", delivery_count=3, properties=properties))
+    with bootstrap.override(fixture.services):
+        queue_function()(message(b"{", delivery_count=1, properties=properties))
     assert fixture.run().batches_applied == 0
     assert fixture.settings.schedules["sched-1"].status is SyncStatus.IN_PROGRESS
+    assert len(fixture.publisher.messages(DEAD_LETTERS)) == 1

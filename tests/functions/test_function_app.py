@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 # Every function the app registers: name -> (trigger type, binding expressions, auth level).
 EXPECTED = {
     "SyncTimer": ("timerTrigger", {"schedule": "%SYNC_TIMER_SCHEDULE%"}, None),
+    "PurgeOldState": ("timerTrigger", {"schedule": "%RETENTION_TIMER_SCHEDULE%"}, None),
     "ApplyOptInBatch": (
         "serviceBusTrigger",
         {"queueName": "%OPTIN_QUEUE_NAME%", "connection": "ServiceBusConnection",

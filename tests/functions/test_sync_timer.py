@@ -11,10 +11,10 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from shared import bootstrap
+from shared.adapters.servicebus.message_codec import JsonMessageCodec, decode
 from shared.config import load_settings
 from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.entrypoints import sync_timers
-from shared.entrypoints.messages import OptInBatch, decode_as
 from shared.errors import AuthFailed, System
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
@@ -50,7 +50,7 @@ def fake_services(crm: FakeCrmSettings, platform: FakeEmailPlatform) -> bootstra
         settings=load_settings(ENVIRON), crm_settings=crm, crm_records=FakeCrmRecords(),
         email_platform=platform,
         run_journal=FakeRunJournal(), sync_state=InMemorySyncStateStore(),
-        publisher=FakeBatchPublisher(),
+        publisher=FakeBatchPublisher(), codec=JsonMessageCodec(),
     )
 
 
@@ -78,17 +78,23 @@ def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
         timer_function()(TimerRequest(past_due=False))
 
     published = services.publisher.messages("optin-test")  # type: ignore[attr-defined]
-    batches = [decode_as(OptInBatch, m.body) for m in published]
-    assert {b.account for b in batches} == {"acc-1"}  # acc-2 is manual without Sync Now
+    batches = [decode(m.body) for m in published]
+    assert {b.ref.account for b in batches} == {"acc-1"}  # acc-2 is manual without Sync Now
     assert sum(len(b.items) for b in batches) == 1500
     assert all(m.session_id and m.session_id.startswith("optin-") for m in published)
     assert crm.schedule_of("acc-1", SyncType.CONTACT_OPT_IN).status is SyncStatus.IN_PROGRESS
-    assert len(crm.created) == 5  # acc-1's two other types, all three of acc-2
+    # acc-2's ContactOptIn row; no rows for sync types this version does not run
+    assert [(r.email_account_id, r.sync_type) for r in crm.created] == [
+        ("acc-2", SyncType.CONTACT_OPT_IN)]
     journal = services.run_journal
-    assert [kind for _, kind, _ in journal.records] == [  # type: ignore[attr-defined]
-        "connectivity", "sync-cycle"]
+    # One summary per tick: the connectivity check is part of it.
+    assert [kind for _, kind, _ in journal.records] == ["sync-cycle"]  # type: ignore[attr-defined]
     cycle = journal.runs("sync-cycle")[0]
     assert cycle["ok"] is True
+    connectivity: Any = cycle["connectivity"]
+    assert connectivity["ok"] is True
+    assert [(a["email_account_id"], a["email_account"]) for a in connectivity["accounts"]] == [
+        ("acc-1", "Account acc-1"), ("acc-2", "Account acc-2")]
     assert [(a["account"], a["action"]) for a in cycle["optin"]] == [  # type: ignore[attr-defined]
         ("acc-1", "started"), ("acc-2", "idle")]
     assert "@" not in repr(journal.records)  # ids and counts only
@@ -104,3 +110,29 @@ def test_a_tick_with_an_unreachable_account_fails_after_serving_the_others() -> 
     state = services.sync_state
     assert state.get_checkpoint(optin_sync_key("acc-1", dry_run=False), PageCursor) is None
     assert state.get_watermark(optin_sync_key("acc-1", dry_run=False)) is not None
+
+
+def test_a_tick_with_no_email_account_succeeds_and_records_why_it_did_nothing() -> None:
+    crm = FakeCrmSettings([])
+    services = fake_services(crm, FakeEmailPlatform())
+    with bootstrap.override(services):
+        timer_function()(TimerRequest(past_due=False))  # no raise: nothing to fail
+    [cycle] = services.run_journal.runs("sync-cycle")
+    assert cycle["ok"] is True and cycle["optin"] == []
+    assert cycle["connectivity"] == {
+        "ok": True, "accounts": [], "note": "no active email account is configured in CRM"}
+    assert crm.created == []
+    assert services.publisher.messages("optin-test") == []  # type: ignore[attr-defined]
+
+
+def test_a_failed_tick_still_records_its_connectivity_in_the_cycle_summary() -> None:
+    crm, platform = two_accounts()
+    platform.fail_describe["acc-2"] = AuthFailed(System.DOTDIGITAL, "401", status=401)
+    services = fake_services(crm, platform)
+    with bootstrap.override(services), pytest.raises(RuntimeError):
+        timer_function()(TimerRequest(past_due=False))
+    [cycle] = services.run_journal.runs("sync-cycle")
+    connectivity: Any = cycle["connectivity"]
+    assert cycle["ok"] is False and connectivity["ok"] is False
+    [failed] = [a for a in connectivity["accounts"] if a["error"]]
+    assert failed["email_account_id"] == "acc-2" and "401" in failed["error"]

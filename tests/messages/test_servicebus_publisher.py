@@ -6,8 +6,6 @@ SDK's own; only the network send is replaced.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import AzureError
@@ -21,13 +19,15 @@ from azure.servicebus.exceptions import (
     ServiceBusServerBusyError,
 )
 
+from shared.adapters.servicebus import message_codec as codec
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.adapters.servicebus.publisher import (
     ServiceBusBatchPublisher,
     publisher_for,
     servicebus_error,
 )
 from shared.config import QueueSettings
-from shared.entrypoints import messages
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.errors import (
     AuthFailed,
     BadRequest,
@@ -38,9 +38,7 @@ from shared.errors import (
     System,
     TransientError,
 )
-from shared.services.ports import OutboundMessage
-
-MODIFIED = datetime(2026, 11, 29, 9, 15, tzinfo=UTC)
+from shared.services.ports import BatchPublisher, ReceivedMessage
 
 
 class RecordingBatch(ServiceBusMessageBatch):
@@ -96,13 +94,16 @@ def outbound(number: int, size: int = 100) -> OutboundMessage:
                            application_properties={"batch": number, "schema": "test"})
 
 
+def a_command(batch: int, *emails: str) -> ApplyOptInBatch:
+    return ApplyOptInBatch(BatchRef("acct-1", "run-1", batch),
+                           tuple(OptInChange(email, "Double") for email in emails))
+
+
 def test_a_few_messages_go_out_in_one_batch_with_their_ids_and_properties() -> None:
     client = FakeClient()
-    batch = messages.OptInBatch("run-1", "acct-1", 7, (
-        messages.OptInChange("a@example.org", "Double", MODIFIED),))
-    encoded = messages.encode(batch)
+    encoded = codec.encode(a_command(7, "a@example.org"))
 
-    ServiceBusBatchPublisher(client).publish("optin-batches", [encoded, outbound(2)])
+    ServiceBusBatchPublisher(client).send("optin-batches", [encoded, outbound(2)])
 
     [[first, second]] = client.sent("optin-batches")
     assert first.message_id == encoded.message_id
@@ -116,7 +117,7 @@ def test_messages_are_split_into_batches_under_the_size_limit_in_order() -> None
     client = FakeClient(max_size=4096)
     sent = [outbound(n, size=700) for n in range(20)]
 
-    ServiceBusBatchPublisher(client).publish("q", sent)
+    ServiceBusBatchPublisher(client).send("q", sent)
 
     batches = client.sent("q")
     assert len(batches) > 1
@@ -126,7 +127,7 @@ def test_messages_are_split_into_batches_under_the_size_limit_in_order() -> None
 
 def test_a_configured_batch_limit_below_the_queues_is_honoured() -> None:
     client = FakeClient(max_size=256 * 1024)
-    ServiceBusBatchPublisher(client, max_batch_bytes=2048).publish(
+    ServiceBusBatchPublisher(client, max_batch_bytes=2048).send(
         "q", [outbound(n, 700) for n in range(6)])
     assert [len(b) for b in client.sent("q")] == [2, 2, 2]
 
@@ -134,7 +135,7 @@ def test_a_configured_batch_limit_below_the_queues_is_honoured() -> None:
 def test_a_message_that_can_never_fit_fails_before_anything_is_sent() -> None:
     client = FakeClient(max_size=4096)
     with pytest.raises(BadRequest, match="m-3 does not fit") as caught:
-        ServiceBusBatchPublisher(client).publish(
+        ServiceBusBatchPublisher(client).send(
             "q", [outbound(1), outbound(2), outbound(3, size=5000)])
     assert caught.value.system is System.SERVICEBUS
     assert client.sent("q") == []
@@ -146,7 +147,7 @@ def in_session(number: int, session: str | None, size: int = 100) -> OutboundMes
 
 def test_each_message_carries_its_session_id_and_no_session_stays_none() -> None:
     client = FakeClient()
-    ServiceBusBatchPublisher(client).publish("q", [in_session(1, "optin-3"), outbound(2)])
+    ServiceBusBatchPublisher(client).send("q", [in_session(1, "optin-3"), outbound(2)])
 
     sent = [m for batch in client.sent("q") for m in batch]
     assert {m.message_id: m.session_id for m in sent} == {"m-1": "optin-3", "m-2": None}
@@ -156,7 +157,7 @@ def test_a_batch_never_mixes_sessions_and_each_session_keeps_its_order() -> None
     client = FakeClient()
     sessions = ["optin-0", "optin-1", "optin-0", "optin-2", "optin-1", "optin-0"]
 
-    ServiceBusBatchPublisher(client).publish(
+    ServiceBusBatchPublisher(client).send(
         "q", [in_session(n, s) for n, s in enumerate(sessions)])
 
     batches = client.sent("q")
@@ -175,8 +176,8 @@ def test_the_session_id_counts_in_the_batch_size() -> None:
     client = FakeClient(max_size=plain.size_in_bytes)
 
     publisher = ServiceBusBatchPublisher(client)
-    publisher.publish("q", [OutboundMessage(f"m-{n}", b"x" * 700) for n in range(2)])
-    publisher.publish(
+    publisher.send("q", [OutboundMessage(f"m-{n}", b"x" * 700) for n in range(2)])
+    publisher.send(
         "s", [OutboundMessage(f"m-{n}", b"x" * 700, session_id="optin-1") for n in range(2)])
 
     assert [len(b) for b in client.sent("q")] == [2]
@@ -188,7 +189,7 @@ def test_the_session_id_counts_in_the_batch_size() -> None:
 def test_an_unusable_session_id_is_refused_and_nothing_is_sent(session_id: str) -> None:
     client = FakeClient()
     with pytest.raises(ValueError, match="session_id"):
-        ServiceBusBatchPublisher(client).publish(
+        ServiceBusBatchPublisher(client).send(
             "q", [in_session(1, "optin-0"), in_session(2, session_id)])
     assert client.senders == []
 
@@ -197,25 +198,25 @@ def test_an_unusable_session_id_is_refused_and_nothing_is_sent(session_id: str) 
 def test_messages_without_a_usable_id_are_refused_and_nothing_is_sent(message_id: str) -> None:
     client = FakeClient()
     with pytest.raises(ValueError, match="message_id"):
-        ServiceBusBatchPublisher(client).publish(
+        ServiceBusBatchPublisher(client).send(
             "q", [outbound(1), OutboundMessage(message_id=message_id, body=b"{}")])
     assert client.senders == []
 
 
 def test_nothing_to_publish_sends_nothing_and_an_empty_queue_name_is_refused() -> None:
     client = FakeClient()
-    ServiceBusBatchPublisher(client).publish("q", [])
+    ServiceBusBatchPublisher(client).send("q", [])
     assert client.senders == []
     with pytest.raises(ValueError, match="queue name"):
-        ServiceBusBatchPublisher(client).publish("", [outbound(1)])
+        ServiceBusBatchPublisher(client).send("", [outbound(1)])
 
 
 def test_one_sender_per_queue_is_reused() -> None:
     client = FakeClient()
     publisher = ServiceBusBatchPublisher(client)
     for n in range(3):
-        publisher.publish("a", [outbound(n)])
-    publisher.publish("b", [outbound(9)])
+        publisher.send("a", [outbound(n)])
+    publisher.send("b", [outbound(9)])
     assert [s.queue for s in client.senders] == ["a", "b"]
     assert len(client.sent("a")) == 3
 
@@ -223,16 +224,16 @@ def test_one_sender_per_queue_is_reused() -> None:
 def test_a_failed_sender_is_closed_and_replaced_and_a_repeat_sends_everything() -> None:
     client = FakeClient(max_size=2048)
     publisher = ServiceBusBatchPublisher(client)
-    publisher.publish("q", [outbound(0)])
+    publisher.send("q", [outbound(0)])
     broken = client.senders[0]
     broken.fail_next = ServiceBusConnectionError(message="link detached")
 
     with pytest.raises(TransientError) as caught:
-        publisher.publish("q", [outbound(n, 700) for n in range(1, 5)])
+        publisher.send("q", [outbound(n, 700) for n in range(1, 5)])
     assert caught.value.retryable and caught.value.system is System.SERVICEBUS
     assert broken.closed
 
-    publisher.publish("q", [outbound(n, 700) for n in range(1, 5)])
+    publisher.send("q", [outbound(n, 700) for n in range(1, 5)])
     assert len(client.senders) == 2
     assert [m.message_id for b in client.sent("q") for m in b] == [
         "m-0", "m-1", "m-2", "m-3", "m-4"]
@@ -249,11 +250,11 @@ def test_a_failed_sender_is_closed_and_replaced_and_a_repeat_sends_everything() 
 def test_send_failures_map_to_the_taxonomy(error: AzureError, expected: type[Exception]) -> None:
     client = FakeClient()
     publisher = ServiceBusBatchPublisher(client)
-    publisher.publish("q", [outbound(0)])
+    publisher.send("q", [outbound(0)])
     client.senders[0].fail_next = error
 
     with pytest.raises(expected) as caught:
-        publisher.publish("q", [outbound(1)])
+        publisher.send("q", [outbound(1)])
     assert type(caught.value) is expected
     assert caught.value.system is System.SERVICEBUS  # type: ignore[attr-defined]
     assert caught.value.operation == "send to q"  # type: ignore[attr-defined]
@@ -296,3 +297,56 @@ def test_one_publisher_and_client_per_process_and_connection() -> None:
     assert publisher_for(QueueSettings(connection_string=CONNECTION)) is first
     other = publisher_for(QueueSettings(connection_string=CONNECTION.replace("send", "other")))
     assert other is not first
+
+
+# --- the BatchPublisher port: commands in, encoded by the codec ----------------------------------
+def test_published_commands_go_out_encoded_by_the_codec_in_their_session() -> None:
+    client = FakeClient()
+    publisher: BatchPublisher = ServiceBusBatchPublisher(client)
+    commands = [a_command(0, "a@example.org"), a_command(1, "b@example.org", "c@example.org")]
+
+    publisher.publish("optin-batches", commands, session_id="optin-2")
+
+    sent = [m for batch in client.sent("optin-batches") for m in batch]
+    expected = [codec.encode(c, session_id="optin-2") for c in commands]
+    assert [m.message_id for m in sent] == [e.message_id for e in expected]
+    assert [b"".join(m.body) for m in sent] == [e.body for e in expected]
+    assert {m.session_id for m in sent} == {"optin-2"}
+    assert [codec.decode(b"".join(m.body)) for m in sent] == commands
+
+
+def test_publishing_no_commands_sends_nothing() -> None:
+    client = FakeClient()
+    ServiceBusBatchPublisher(client).publish("optin-batches", [], session_id="optin-0")
+    assert client.senders == []
+
+
+def test_fit_groups_changes_as_the_codec_does() -> None:
+    changes = [OptInChange(f"{n}@example.org", "Single") for n in range(25)]
+    groups = list(ServiceBusBatchPublisher(FakeClient()).fit(changes, max_items=10))
+    assert groups == list(codec.fit_optin_changes(changes, max_items=10))
+    assert [len(g) for g in groups] == [10, 10, 5]
+
+
+def test_a_dead_letter_is_sent_as_received_to_the_queues_dead_letter_queue() -> None:
+    client = FakeClient()
+    original = codec.encode(a_command(3, "a@example.org"), session_id="optin-1")
+    received = ReceivedMessage(original.message_id, original.body,
+                               dict(original.application_properties), "optin-1", 1)
+
+    ServiceBusBatchPublisher(client).dead_letter(
+        "optin-batches", received, reason="BadRequest", description="dataverse HTTP 400")
+
+    assert client.sent("optin-batches") == []
+    [[letter]] = client.sent("optin-batches-deadletter")
+    assert letter.message_id == original.message_id  # a repeated move is a duplicate
+    assert b"".join(letter.body) == original.body
+    assert letter.session_id is None
+    properties = letter.application_properties
+    assert properties is not None
+    assert {key.decode() if isinstance(key, bytes) else key: value
+            for key, value in properties.items()} == {
+        **original.application_properties, "DeadLetterReason": "BadRequest",
+        "DeadLetterErrorDescription": "dataverse HTTP 400", "DeliveryCount": 1,
+        "SessionId": "optin-1",
+    }

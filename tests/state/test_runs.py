@@ -7,6 +7,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -258,3 +259,71 @@ def test_any_order_and_duplication_completes_exactly_once(
     assert final is not None and final.status is RunStatus.COMPLETED
     assert final.batches_applied == batches
     assert final.counters == ({"read": 10 * batches} if batches else {})
+
+
+def test_the_count_is_exact_when_forty_appliers_race_the_end_of_publishing(
+    make_store: Callable[[], SyncStateStore],
+) -> None:
+    # The reader declares publishing done while the forty are applying: whichever side sees the
+    # last outcome must complete the run, exactly once, with every batch's counters in it.
+    setup = make_store()
+    run_id = new_run(setup)
+    batches = 40
+    setup.record_published(KEY, run_id, batches=batches)
+    start = threading.Barrier(batches + 1)
+
+    def deliver(batch: int) -> bool:
+        store = make_store()
+        start.wait(timeout=30)
+        return store.mark_batch_applied(KEY, run_id, batch, {"changed": batch + 1}).completed_now
+
+    def end_publishing() -> bool:
+        store = make_store()
+        start.wait(timeout=30)
+        return store.record_published(KEY, run_id, batches=batches, done=True).completed_now
+
+    with ThreadPoolExecutor(max_workers=batches + 1) as pool:
+        reader = pool.submit(end_publishing)
+        completions = sum(pool.map(deliver, range(batches))) + reader.result()
+    assert completions == 1
+    final = setup.get_run(KEY, run_id)
+    assert final is not None and final.status is RunStatus.COMPLETED
+    assert final.batches_applied == batches
+    assert final.counters == {"changed": sum(range(1, batches + 1))}
+
+
+def test_an_open_run_reports_the_sum_of_its_applied_batches(store: SyncStateStore) -> None:
+    run_id = new_run(store)
+    store.record_published(KEY, run_id, batches=3)
+    store.mark_batch_applied(KEY, run_id, 0, {"changed": 2, "items": 5})
+    store.mark_batch_applied(KEY, run_id, 2, {"changed": 1, "items": 4})
+    run = store.get_run(KEY, run_id)
+    assert run is not None and run.status is RunStatus.PUBLISHING
+    assert run.batches_applied == 2
+    assert run.counters == {"changed": 3, "items": 9}
+
+
+def test_retention_removes_old_completed_runs_and_nothing_else(
+    store: SyncStateStore, clock: Any
+) -> None:
+    old_done = new_run(store)
+    store.record_published(KEY, old_done, batches=2, done=True)
+    for batch in range(2):
+        store.mark_batch_applied(KEY, old_done, batch, {"changed": 1})
+    old_open = new_run(store)
+    store.record_published(KEY, old_open, batches=2, done=True)
+    store.mark_batch_applied(KEY, old_open, 0, {"changed": 1})
+    store.advance_watermark(KEY, clock.now, etag=None)
+    cutoff = clock.now + timedelta(seconds=1)
+    clock.now += timedelta(days=1)
+    recent = new_run(store)
+    store.record_published(KEY, recent, batches=1, done=True)
+    store.mark_batch_applied(KEY, recent, 0, {"changed": 1})
+
+    assert store.purge_runs(cutoff) == 1
+    assert store.get_run(KEY, old_done) is None
+    open_run = store.get_run(KEY, old_open)
+    assert open_run is not None and open_run.counters == {"changed": 1}
+    assert store.get_run(KEY, recent) is not None
+    assert store.get_watermark(KEY) is not None
+    assert store.purge_runs(cutoff) == 0  # nothing left to remove: a repeat is harmless

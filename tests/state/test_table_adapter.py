@@ -54,16 +54,18 @@ def test_the_table_is_created_on_first_use_not_on_construction(
 def test_rows_follow_the_documented_layout(table_client: TableClient) -> None:
     store = TableSyncStateStore(table_client)
     store.advance_watermark(KEY, T0, etag=None)
-    store.save_checkpoint(KEY, PageCursor("r-1", T0, T0 + timedelta(hours=1), 2, 5), etag=None)
+    cursor = PageCursor("r-1", T0, T0 + timedelta(hours=1), "m-2", 2, 5)
+    store.save_checkpoint(KEY, cursor, etag=None)
     store.start_run(KEY, "r-1", since=T0, until=T0 + timedelta(hours=1))
     store.record_published(KEY, "r-1", batches=1, done=True)
     store.mark_batch_applied(KEY, "r-1", 0, {"changed": 3})
 
     rows = {row["RowKey"]: row for row in table_client.query_entities(
         "PartitionKey eq @pk", parameters={"pk": "acct-1|ContactOptIn"})}
-    assert set(rows) == {"watermark", "checkpoint|cursor", "run|r-1", "run|r-1|batch|0000000"}
+    assert set(rows) == {"watermark", "checkpoint|readcursor", "run|r-1", "run|r-1|batch|0000000"}
     assert rows["watermark"]["Value"] == T0
-    assert rows["checkpoint|cursor"]["next_page"].value == 2
+    assert rows["checkpoint|readcursor"]["marker"] == "m-2"
+    assert rows["checkpoint|readcursor"]["pages_read"].value == 2
     header = rows["run|r-1"]
     assert header["Status"] == "completed" and header["n_changed"].value == 3
     assert header["BatchesPublished"].value == header["BatchesApplied"].value == 1
@@ -76,7 +78,7 @@ def test_a_stored_checkpoint_that_no_longer_fits_its_type_is_a_bad_request(
     store = TableSyncStateStore(table_client)
     store.get_watermark(KEY)  # creates the table
     table_client.create_entity({"PartitionKey": "acct-1|ContactOptIn",
-                                "RowKey": "checkpoint|cursor", "run_id": "r-1"})
+                                "RowKey": "checkpoint|readcursor", "run_id": "r-1"})
     with pytest.raises(BadRequest, match="lacks field since") as caught:
         store.get_checkpoint(KEY, PageCursor)
     assert caught.value.system is System.TABLES

@@ -19,7 +19,8 @@ T0 = datetime(2026, 11, 1, 8, 30, 15, 123456, tzinfo=UTC)
 
 def cursor(page: int = 0, batch: int = 0) -> PageCursor:
     return PageCursor(run_id="20261129T120000Z-a1", since=T0, until=T0 + timedelta(hours=1),
-                      next_page=page, next_batch=batch)
+                      marker=f"marker-{page}" if page else None, pages_read=page,
+                      next_batch=batch)
 
 
 # --- watermark ------------------------------------------------------------------------------------
@@ -169,11 +170,14 @@ def test_any_checkpoint_type_round_trips_with_its_own_row(store: SyncStateStore)
 
 
 @pytest.mark.parametrize("bad", [
-    PageCursor(run_id="r", since=T0, until=T0, next_page="3", next_batch=0),  # type: ignore[arg-type]
-    PageCursor(run_id="r", since=T0, until=T0, next_page=True, next_batch=0),
-    PageCursor(run_id="r", since=datetime(2026, 1, 1), until=T0, next_page=0, next_batch=0),
-    PageCursor(run_id=None, since=T0, until=T0, next_page=0, next_batch=0),  # type: ignore[arg-type]
-    PageCursor(run_id="r", since=T0, until=T0, next_page=2**64, next_batch=0),
+    PageCursor(run_id="r", since=T0, until=T0, marker=None,
+               pages_read="3", next_batch=0),  # type: ignore[arg-type]
+    PageCursor(run_id="r", since=T0, until=T0, marker=None, pages_read=True, next_batch=0),
+    PageCursor(run_id="r", since=datetime(2026, 1, 1), until=T0, marker=None, pages_read=0,
+               next_batch=0),
+    PageCursor(run_id=None, since=T0, until=T0, marker=None,  # type: ignore[arg-type]
+               pages_read=0, next_batch=0),
+    PageCursor(run_id="r", since=T0, until=T0, marker=None, pages_read=2**64, next_batch=0),
 ])
 def test_ill_typed_checkpoints_are_rejected_and_nothing_is_written(
     store: SyncStateStore, bad: PageCursor

@@ -8,14 +8,16 @@ import datetime as dt
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.adapters.servicebus.message_codec import JsonMessageCodec, encode
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.domain.model import OptInType, SyncSchedule, SyncStatus, SyncType
-from shared.entrypoints.messages import OptInBatch, OptInChange
-from shared.services.optin.applier import Applier, apply_optin_batch
+from shared.services.optin.applier import Applier, apply_optin_delivery
 from shared.services.optin.reader import optin_sync_key
-from shared.services.ports import RunStatus
-from shared.services.sync.run_completion import complete_schedule
+from shared.services.ports import ReceivedMessage, RunStatus
+from shared.services.sync.schedules import ScheduleKeeper
 from tests.fakes.crm import FakeCrmSettings
 from tests.fakes.crm_records import FakeCrmRecords
+from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
@@ -37,15 +39,24 @@ crm_rows = st.lists(
 )
 
 
-def _batches(plan: list[list[list[tuple[str, str]]]]) -> list[list[OptInBatch]]:
+def _batches(plan: list[list[list[tuple[str, str]]]]) -> list[list[ApplyOptInBatch]]:
     return [
         [
-            OptInBatch(f"run-{account}", f"account-{account}", number,
-                       tuple(OptInChange(email, name, NOW) for email, name in batch_items))
+            ApplyOptInBatch(BatchRef(f"account-{account}", f"run-{account}", number),
+                            tuple(OptInChange(email, name) for email, name in batch_items))
             for number, batch_items in enumerate(batches)
         ]
         for account, batches in enumerate(plan)
     ]
+
+
+def _deliver(batch: ApplyOptInBatch, applier: Applier, delivery_count: int) -> None:
+    message = encode(batch, session_id="optin-0")
+    apply_optin_delivery(
+        ReceivedMessage(message.message_id, message.body, dict(message.application_properties),
+                        message.session_id, delivery_count),
+        applier,
+    )
 
 
 def _world(rows: list[tuple[str, str, OptInType | None]], accounts: int) -> tuple[
@@ -63,19 +74,25 @@ def _world(rows: list[tuple[str, str, OptInType | None]], accounts: int) -> tupl
     for a in range(accounts):
         key = optin_sync_key(f"account-{a}", dry_run=False)
         state.start_run(key, f"run-{a}", since=NOW - dt.timedelta(hours=1), until=NOW)
-    return crm, schedules, state, Applier(crm, schedules, state, 10, clock=lambda: NOW)
+    applier = Applier(
+        crm_records=crm, schedules=ScheduleKeeper(schedules), state=state,
+        publisher=FakeBatchPublisher(), codec=JsonMessageCodec(), queue="optin-batches",
+        max_delivery_count=10, clock=lambda: NOW,
+    )
+    return crm, schedules, state, applier
 
 
 def _publish_all(
-    state: InMemorySyncStateStore, schedules: FakeCrmSettings, batches: list[list[OptInBatch]]
+    state: InMemorySyncStateStore, schedules: FakeCrmSettings,
+    batches: list[list[ApplyOptInBatch]],
 ) -> None:
     """The reader's end of publishing; it completes the run itself if every batch is applied."""
     for account, run in enumerate(batches):
         key = optin_sync_key(f"account-{account}", dry_run=False)
         update = state.record_published(key, f"run-{account}", batches=len(run), done=True)
         if update.completed_now:
-            complete_schedule(schedules, f"account-{account}", SyncType.CONTACT_OPT_IN,
-                              update.run, NOW)
+            ScheduleKeeper(schedules).completed(f"account-{account}", SyncType.CONTACT_OPT_IN,
+                                                update.run, NOW)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -90,7 +107,7 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
     expected_crm, expected_schedules, expected_state, expected_applier = _world(rows, len(batches))
     _publish_all(expected_state, expected_schedules, batches)
     for batch in flat:
-        apply_optin_batch(batch, expected_applier, delivery_count=1)
+        _deliver(batch, expected_applier, 1)
 
     crm, schedules, state, applier = _world(rows, len(batches))
     duplicates = data.draw(st.lists(st.sampled_from(flat), max_size=len(flat)), label="dupes")
@@ -101,9 +118,9 @@ def test_any_delivery_order_with_duplicates_ends_in_the_in_order_state(
     for index, batch in enumerate(order):
         if index == published_after:
             _publish_all(state, schedules, batches)
-        slot = (batch.account, batch.batch)
+        slot = (batch.ref.account, batch.ref.batch)
         delivered[slot] = delivered.get(slot, 0) + 1
-        apply_optin_batch(batch, applier, delivery_count=delivered[slot])
+        _deliver(batch, applier, delivered[slot])
     if published_after >= len(order):
         _publish_all(state, schedules, batches)
 

@@ -3,26 +3,28 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
 
+from shared.adapters.servicebus.message_codec import decode
 from shared.config import SyncSettings
+from shared.domain.commands import ApplyOptInBatch
 from shared.domain.email import match_key
 from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.domain.optin import shard_of
-from shared.entrypoints.messages import OptInBatch, decode_as
-from shared.entrypoints.sync_timers import encode_optin_batches
 from shared.errors import System, TransientError
 from shared.services.optin.reader import FIRST_SINCE, OptInReader, optin_sync_key
 from shared.services.ports import PageCursor, RunStatus
 from shared.services.sync.cycle import CycleSummary, run_sync_cycle
-from shared.services.sync.run_completion import complete_schedule
+from shared.services.sync.schedules import ScheduleKeeper
 from tests.fakes.crm import FakeCrmSettings, an_account
-from tests.fakes.email_platform import FakeEmailPlatform
+from tests.fakes.email_platform import FakeEmailPlatform, marker_after
 from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
 
@@ -50,31 +52,36 @@ class World:
     clock: FakeMonotonic = field(default_factory=FakeMonotonic)
     settings: SyncSettings = field(default_factory=lambda: SyncSettings(optin_pages_per_flush=2))
 
-    def reader(self, **overrides: Any) -> OptInReader:
-        parts = {"crm": self.crm, "platform": self.platform, "state": self.state,
-                 "publisher": self.publisher, **overrides}
-        return OptInReader(encode_batches=encode_optin_batches, queue=QUEUE,
+    def reader(self, *, crm: Any = None, **overrides: Any) -> OptInReader:
+        parts = {"platform": self.platform, "state": self.state, "publisher": self.publisher,
+                 **overrides}
+        return OptInReader(schedules=ScheduleKeeper(crm or self.crm), queue=QUEUE,
                            settings=self.settings, monotonic=self.clock, **parts)
 
-    def cycle(self, now: dt.datetime = T0, run_id: str = "run-1", **overrides: Any) -> CycleSummary:
-        return run_sync_cycle(self.reader(**overrides), run_id, now)
+    def cycle(
+        self, now: dt.datetime = T0, run_id: str = "run-1", *, crm: Any = None, **overrides: Any
+    ) -> CycleSummary:
+        # One CRM for the cycle and the reader's schedule keeper, as bootstrap wires them.
+        crm = crm or self.crm
+        return run_sync_cycle(crm, self.reader(crm=crm, **overrides), run_id, now)
 
     def schedule(self) -> SyncSchedule:
         return self.crm.schedule_of(ACCOUNT.row_id, SyncType.CONTACT_OPT_IN)
 
-    def batches(self) -> list[OptInBatch]:
-        published = self.publisher.messages(QUEUE)
-        return sorted((decode_as(OptInBatch, m.body) for m in published), key=lambda b: b.batch)
+    def batches(self) -> list[ApplyOptInBatch]:
+        commands: list[ApplyOptInBatch] = self.publisher.commands(QUEUE)
+        return commands
 
     def apply_everything(self, now: dt.datetime) -> None:
         """What the appliers do: count each batch once; whoever completes the run closes it."""
         for batch in self.batches():
-            key = optin_sync_key(batch.account, dry_run=batch.dry_run)
-            outcome = self.state.mark_batch_applied(key, batch.run_id, batch.batch,
+            ref = batch.ref
+            key = optin_sync_key(ref.account, dry_run=ref.dry_run)
+            outcome = self.state.mark_batch_applied(key, ref.run_id, ref.batch,
                                                     {"items": len(batch.items)})
             if outcome.completed_now:
-                complete_schedule(self.crm, batch.account, SyncType.CONTACT_OPT_IN,
-                                  outcome.run, now)
+                ScheduleKeeper(self.crm).completed(ref.account, SyncType.CONTACT_OPT_IN,
+                                                   outcome.run, now)
 
 
 def a_world(contacts: int = 0, **schedule: Any) -> World:
@@ -144,13 +151,15 @@ class TestSchedules:
         world = World(FakeCrmSettings([ACCOUNT]))
         world.platform.add(ACCOUNT.row_id, "a@example.com", "Single", T0)
         summary = world.cycle()
-        assert {row.sync_type for row in world.crm.created} == set(SyncType)
+        # Only the sync types this version runs get rows.
+        assert [row.sync_type for row in world.crm.created] == [SyncType.CONTACT_OPT_IN]
         created = world.schedule()
         assert (created.interval_minutes, created.status, created.sync_now) == (
             0, SyncStatus.NONE, False)
+        assert world.crm.names[created.row_id] == "Account acc-1 · ContactOptIn"
         assert summary.optin[0].action == "idle" and world.publisher.sends == 0
         world.cycle(run_id="run-2")
-        assert len(world.crm.created) == 3  # not created twice
+        assert len(world.crm.created) == 1  # not created twice
 
     def test_bad_rows_are_ignored_with_a_log_line(self, caplog: pytest.LogCaptureFixture) -> None:
         world = a_world(contacts=1, sync_now=True)
@@ -183,26 +192,29 @@ class TestReader:
         world.cycle()
         seen: dict[str, list[str]] = {}
         for message in sorted(world.publisher.messages(QUEUE),
-                              key=lambda m: decode_as(OptInBatch, m.body).batch):
-            for item in decode_as(OptInBatch, message.body).items:
+                              key=lambda m: decode(m.body).ref.batch):
+            for item in decode(message.body).items:
                 key = match_key(item.email)
                 shard = shard_of(key, world.settings.optin_shards) if isinstance(key, str) else 0
                 assert message.session_id == f"optin-{shard}"
                 seen.setdefault(message.session_id, []).append(item.email)
-                assert item.modified == T0  # when the run saw it
+            # The current schema version: an item is an address and a type name, nothing else.
+            body = json.loads(message.body)
+            assert body["version"] == 2
+            assert {tuple(item) for item in body["items"]} == {("email", "opt_in_type")}
         source = [c.email for c in world.platform.contacts[ACCOUNT.row_id]]
         for session, emails in seen.items():
             assert emails == [e for e in source if e in set(emails)], session
         assert sum(map(len, seen.values())) == 1201
-        assert [b.batch for b in world.batches()] == list(range(len(world.batches())))
+        assert [b.ref.batch for b in world.batches()] == list(range(len(world.batches())))
 
     @pytest.mark.parametrize("contacts", [0, 999, 1000, 5500, 12000])
-    def test_dotdigital_requests_per_thousand_contacts_stop_at_the_short_page(
+    def test_dotdigital_requests_per_thousand_contacts_stop_at_the_page_without_a_next_marker(
         self, contacts: int
     ) -> None:
         world = a_world(contacts=contacts, sync_now=True)
         world.cycle()
-        assert len(world.platform.requests) == contacts // 1000 + 1
+        assert len(world.platform.requests) == max(1, math.ceil(contacts / 1000))
         assert len(world.platform.requests) <= 1.1 * contacts / 1000 + 1
 
     def test_first_run_reads_from_1900_and_the_next_overlaps_the_watermark(self) -> None:
@@ -221,7 +233,8 @@ class TestReader:
         first = world.cycle().optin[0].progress
         assert first is not None and not first.finished and first.pages == 4
         cursor = world.state.get_checkpoint(KEY, PageCursor).value
-        assert cursor.next_page == 4
+        contacts = world.platform.contacts[ACCOUNT.row_id]
+        assert (cursor.pages_read, cursor.marker) == (4, marker_after(contacts[3999]))
         assert world.state.get_watermark(KEY) is None  # nothing moves before the end
         assert world.schedule().status is SyncStatus.ADDED_TO_QUEUE
 
@@ -230,10 +243,11 @@ class TestReader:
         assert [second[0].action, third[0].action] == ["resumed", "resumed"]
         assert third[0].progress is not None and third[0].progress.finished
         assert world.state.get_watermark(KEY).value == T0  # the run's `until`
-        assert {b.run_id for b in world.batches()} == {"run-1"}
+        assert {b.ref.run_id for b in world.batches()} == {"run-1"}
         assert sum(len(b.items) for b in world.batches()) == 9500
-        assert [skip for _, _, skip in world.platform.requests] == [
-            n * 1000 for n in range(10)]
+        # Each page asked for from where the previous one ended, across the three ticks.
+        assert [marker for _, _, marker in world.platform.requests] == [
+            None, *(marker_after(contacts[n * 1000 - 1]) for n in range(1, 10))]
 
     def test_a_dotdigital_failure_keeps_the_cursor_and_the_next_tick_resumes(self) -> None:
         world = a_world(contacts=5000, sync_now=True)
@@ -241,9 +255,12 @@ class TestReader:
         world.platform.failure = TransientError(System.DOTDIGITAL, "503", status=503)
         summary = world.cycle()
         assert not summary.ok and summary.optin[0].action == "failed"
-        assert world.state.get_checkpoint(KEY, PageCursor).value.next_page == 2
+        cursor = world.state.get_checkpoint(KEY, PageCursor).value
+        after_two_pages = marker_after(world.platform.contacts[ACCOUNT.row_id][1999])
+        assert (cursor.pages_read, cursor.marker) == (2, after_two_pages)
         world.platform.fail_at_request = None
         world.cycle(T0 + dt.timedelta(minutes=1), "run-2")
+        assert world.platform.requests[4][2] == after_two_pages  # the failed page, asked again
         assert sum(len(b.items) for b in world.batches()) == 5000
         assert world.state.get_watermark(KEY).value == T0
 
@@ -251,7 +268,7 @@ class TestReader:
         world = a_world(contacts=1500, sync_now=True)
         world.settings = SyncSettings(dry_run=True)
         world.cycle()
-        assert world.batches() and all(b.dry_run for b in world.batches())
+        assert world.batches() and all(b.ref.dry_run for b in world.batches())
         assert world.state.get_watermark(KEY) is None
         dry_key = optin_sync_key(ACCOUNT.row_id, dry_run=True)
         assert world.state.get_run(dry_key, "run-1").dry_run
@@ -269,11 +286,67 @@ class TestReader:
     def test_a_reader_whose_cursor_moved_under_it_yields(self) -> None:
         world = a_world(contacts=3000, sync_now=True)
         reader = world.reader()
-        cursor = reader.start(ACCOUNT, world.schedule(), "run-1", T0)
-        assert cursor is not None
+        opened = reader.start(ACCOUNT, world.schedule(), "run-1", T0)
+        assert opened is not None
+        cursor, schedule = opened
         world.state.save_checkpoint(KEY, cursor.value, etag=cursor.etag)  # the other instance
-        progress = reader.resume(ACCOUNT, world.schedule(), cursor, T0, deadline=1e9)
+        progress = reader.resume(ACCOUNT, schedule, cursor, T0, deadline=1e9)
         assert progress.yielded and not progress.finished
+
+    def test_start_returns_the_cursor_and_the_schedule_as_written_when_a_run_opens(self) -> None:
+        world = a_world(contacts=10, sync_now=True, interval_minutes=30)
+        opened = world.reader().start(ACCOUNT, world.schedule(), "run-1", T0)
+        assert opened is not None
+        cursor, schedule = opened
+        assert (cursor.value.run_id, cursor.value.marker, cursor.value.pages_read) == (
+            "run-1", None, 0)
+        assert not cursor.value.read_all
+        assert schedule == world.schedule()  # what CRM now holds, without reading it back
+        assert (schedule.status, schedule.sync_now) == (SyncStatus.ADDED_TO_QUEUE, False)
+        assert schedule.next_sync == T0 + dt.timedelta(minutes=30)
+
+    def test_a_run_resumes_from_its_saved_marker_when_the_next_tick_reads_on(self) -> None:
+        world = a_world(contacts=2500, sync_now=True)
+        world.settings = SyncSettings(reader_max_s=10, optin_pages_per_flush=1)
+        world.platform.on_request = lambda: setattr(world.clock, "now", world.clock.now + 11)
+        assert world.cycle().optin[0].progress.pages == 1  # type: ignore[union-attr]
+        saved = world.state.get_checkpoint(KEY, PageCursor).value
+        contacts = world.platform.contacts[ACCOUNT.row_id]
+        assert (saved.marker, saved.pages_read, saved.next_batch) == (
+            marker_after(contacts[999]), 1, len(world.batches()))
+
+        world.platform.on_request = lambda: None
+        second = world.cycle(T0 + dt.timedelta(minutes=1), "run-2").optin[0]
+        assert second.action == "resumed" and second.progress is not None
+        assert second.progress.finished and second.progress.pages == 2
+        # The resumed read starts at the saved marker, in the run's own window.
+        assert world.platform.requests[1] == (ACCOUNT.row_id, FIRST_SINCE, saved.marker)
+        emails = [item.email for batch in world.batches() for item in batch.items]
+        assert sorted(emails) == sorted(c.email for c in contacts)  # each read once
+        assert [b.ref.batch for b in world.batches()] == list(range(len(world.batches())))
+
+    def test_a_contact_changed_while_the_run_pages_is_read_again_and_none_is_skipped(
+        self,
+    ) -> None:
+        world = a_world(contacts=2500, sync_now=True)
+        contacts = list(world.platform.contacts[ACCOUNT.row_id])
+        changed = contacts[10]
+
+        def edit_after_the_first_page() -> None:
+            if len(world.platform.requests) == 2:  # page 1 is read; an administrator edits
+                world.platform.modify(ACCOUNT.row_id, changed.email, "VerifiedDouble",
+                                      T0 - dt.timedelta(minutes=1))
+
+        world.platform.on_request = edit_after_the_first_page
+        world.cycle()
+        items = [(item.email, item.opt_in_type) for b in world.batches() for item in b.items]
+        # An offset would have skipped the contact that slid into page 1's place; a marker
+        # skips nothing and reads the changed contact again, with its new type, at the end.
+        assert {email for email, _ in items} == {c.email for c in contacts}
+        assert len(items) == 2501
+        assert (changed.email, changed.opt_in_type) in items
+        assert (changed.email, "VerifiedDouble") in items
+        assert len(world.platform.requests) == 3
 
 
 # --- killed anywhere, run again ------------------------------------------------------------------
@@ -347,7 +420,7 @@ def test_a_reader_killed_after_any_step_converges_on_the_next_tick(
                     state=DiesAfter(world.state, "", 0, watermark_never_ahead))
 
     assert {m.message_id for m in world.publisher.messages(QUEUE)} == expected_ids
-    assert {b.run_id for b in world.batches()} == {"run-1"}
+    assert {b.ref.run_id for b in world.batches()} == {"run-1"}
     assert world.state.get_watermark(KEY).value == T0
     assert world.state.get_checkpoint(KEY, PageCursor) is None
     run = world.state.get_run(KEY, "run-1")

@@ -14,7 +14,7 @@ from shared.domain.schedule import (
     next_window_opening,
     schedule_problem,
 )
-from shared.services.sync.schedules import mark_added_to_queue
+from shared.services.sync.schedules import ScheduleKeeper
 from tests.fakes.crm import FakeCrmSettings, an_account
 
 NOON = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.UTC)
@@ -156,10 +156,10 @@ def test_rows_of_an_unknown_sync_type_are_ignored_with_a_log_line(
 def test_a_manual_run_clears_an_old_next_sync() -> None:
     account = an_account()
     crm = FakeCrmSettings([account])
-    row = crm.create_schedule(account.row_id, SyncType.CONTACT_OPT_IN)
+    row = crm.create_schedule(account, SyncType.CONTACT_OPT_IN)
     old = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     crm.update_schedule(row.row_id, ScheduleUpdate(next_sync=old, sync_now=True))
-    mark_added_to_queue(crm, crm.schedules[row.row_id], dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
+    ScheduleKeeper(crm).started(crm.schedules[row.row_id], dt.datetime(2026, 2, 1, tzinfo=dt.UTC))
     written = crm.schedules[row.row_id]
     assert written.next_sync is None
     assert written.sync_now is False

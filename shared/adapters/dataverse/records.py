@@ -1,31 +1,33 @@
 """Contacts, leads and accounts by email address, and their opt-in types (the ``CrmRecords`` port).
 
-A lookup is one ``$batch``: per table, ``In`` queries on ``emailaddress1`` (Dataverse compares
-case-insensitively). Addresses stored with leading or trailing spaces are not matched by their
-trimmed form, because the service does not trim; they are asked for as stored, in the same
-``In`` lists. Which stored forms exist comes from a ``PaddedIndex`` (match key → table and stored
-address), read with the lookups themselves (the padded filter, in the same ``$batch``) when it is
-older than ``PADDED_INDEX_TTL_S``. Reading every padded row on every lookup instead made each
-batch read about 4% of every table: at 200,000 contacts that was most of the service-protection
-execution budget. The price: a row whose address becomes padded is missed until the next refresh
-(at most ``PADDED_INDEX_TTL_S``); a row that stops being padded is found by its trimmed address.
-Current values always come from the lookup, never from the index.
+A lookup is one ``$batch``: per table, ``In`` queries on ``emailaddress1``. Dataverse runs them as
+SQL under the environment's collation: case-insensitive, accent-insensitive for most languages
+(``_CI_AI``; some are ``_CI_AS``), and ``=`` ignores trailing spaces. So a query may return rows
+whose own address is a *different* one (``josé@`` for ``jose@``): every row is kept only if its
+own match key (trimmed, case-folded, accents kept) is one that was asked for, so consent is never
+written to another person. The other way round, a row stored with leading whitespace, or with
+any whitespace other than trailing spaces (tab, no-break space, newline...), is not returned for
+its trimmed address: those rows are asked for as stored, in the same ``In`` lists. Which stored
+forms exist comes from a ``PaddedIndex`` (match key → table and stored address), read with the
+lookups themselves (the padded filter, in the same ``$batch``) when it is older than
+``PADDED_INDEX_TTL_S``. Reading every padded row on every lookup instead made each batch read
+about 4% of every table: at 200,000 contacts that was most of the service-protection execution
+budget. The price: a row whose address becomes padded is missed until the next refresh (at most
+``PADDED_INDEX_TTL_S``); a row that stops being padded is found by its trimmed address. Current
+values always come from the lookup, never from the index.
 Writes are one ``UpdateMultiple`` per table per 1000 rows.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-import time
-from array import array
-from bisect import bisect_left
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 from shared.adapters.dataverse.client import BulkUpdate, DataverseClient, Query
+from shared.adapters.dataverse.odata import string_literal
+from shared.adapters.dataverse.padded_index import PaddedIndex, PaddedRows
 from shared.domain.email import match_key
 from shared.domain.model import OptInType
 from shared.domain.optin import OptInUpdate, RecordValue, higher
@@ -34,10 +36,16 @@ logger = logging.getLogger(__name__)
 
 EMAIL_COLUMN = "emailaddress1"
 OPT_IN_COLUMN = "ec_optintype"
-# Addresses saved with surrounding spaces (imports, integrations) are invisible to In.
-PADDED_FILTER = f"startswith({EMAIL_COLUMN},' ') or endswith({EMAIL_COLUMN},' ')"
-# Long enough that a large sync reads the padded rows a few times, not once per batch.
-PADDED_INDEX_TTL_S = 60.0
+# Every character ``str.strip`` removes: the match key ignores them around an address.
+WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
+# Addresses saved with whitespace around them (imports, integrations) that ``=`` does not see
+# through: a leading space, or any other whitespace anywhere (inside an address it makes the
+# row invalid, and such rows are dropped when read). Trailing spaces alone need no entry: SQL's
+# ``=`` ignores them. ``contains`` and ``startswith`` are LIKE, where whitespace is no wildcard.
+PADDED_FILTER = " or ".join(
+    [f"startswith({EMAIL_COLUMN},{string_literal(' ')})"]
+    + [f"contains({EMAIL_COLUMN},{string_literal(ch)})" for ch in WHITESPACE if ch != " "]
+)
 # Padded rows are read in pages this size, each converted before the next is fetched: a refresh
 # at 200,000 contacts reads about 10,000 of them, which as one answer was a 4 MB spike.
 PADDED_PAGE_SIZE = 1000
@@ -61,91 +69,6 @@ TABLES = (
     CrmTable("account", "accounts", "accountid"),
 )
 _BY_NAME = {table.logical_name: table for table in TABLES}
-
-
-class PaddedRows:
-    """The padded rows read by one refresh, packed for ``PaddedIndex.replace``.
-
-    The index grows with the tables (about 4% of rows), so it is packed: a sorted array of
-    hashes of (table, match key) and the stored addresses as one string with offsets, about 40
-    bytes an entry instead of about 215 as a dict of tuples, and a handful of large objects
-    rather than tens of thousands of small ones kept for the life of the process. A hash
-    collision only adds an address to an ``In`` list: the lookup keeps rows by their own key.
-    """
-
-    def __init__(self) -> None:
-        self._slots = array("q")
-        self._forms: list[str] = []
-
-    def add(self, table: str, key: str, stored: str) -> None:
-        self._slots.append(PaddedIndex.slot(table, key))
-        self._forms.append(stored)
-
-    def packed(self) -> _PackedRows:
-        order = sorted(range(len(self._slots)), key=self._slots.__getitem__)
-        slots = array("q", (self._slots[i] for i in order))
-        forms = [self._forms[i] for i in order]
-        offsets = array("L", accumulate((len(form) for form in forms), initial=0))
-        return _PackedRows(slots, offsets, "".join(forms))
-
-
-@dataclass(frozen=True, slots=True)
-class _PackedRows:
-    slots: array[int]  # sorted
-    offsets: array[int]  # stored address i is text[offsets[i]:offsets[i + 1]]
-    text: str
-
-    def stored(self, slot: int) -> Iterator[str]:
-        at = bisect_left(self.slots, slot)
-        while at < len(self.slots) and self.slots[at] == slot:
-            yield self.text[self.offsets[at] : self.offsets[at + 1]]
-            at += 1
-
-
-class PaddedIndex:
-    """Addresses stored with surrounding spaces: (table, match key) → addresses as stored.
-
-    Shared by the threads of one process (the applier's sessions); a refresh replaces it whole.
-    """
-
-    def __init__(
-        self, ttl_s: float = PADDED_INDEX_TTL_S, monotonic: Callable[[], float] = time.monotonic
-    ) -> None:
-        self._ttl_s = ttl_s
-        self._monotonic = monotonic
-        self._lock = threading.Lock()
-        self.refreshing = threading.Lock()  # held by the lookup that reads the padded rows
-        self._built_at: float | None = None
-        self._rows = PaddedRows().packed()
-
-    @staticmethod
-    def slot(table: str, key: str) -> int:
-        return hash((table, key))
-
-    def now(self) -> float:
-        return self._monotonic()
-
-    def is_fresh(self) -> bool:
-        with self._lock:
-            return self._built_at is not None and (self._monotonic() - self._built_at < self._ttl_s)
-
-    def replace(self, rows: PaddedRows, read_at: float) -> None:
-        """Take ``rows`` as the index, as read at ``read_at``."""
-        packed = rows.packed()
-        with self._lock:
-            self._rows = packed
-            self._built_at = read_at
-
-    def stored_forms(self, keys: Iterable[str], tables: Iterable[str]) -> dict[str, set[str]]:
-        """The padded addresses, as stored, of any of ``keys``, per table (logical name)."""
-        with self._lock:
-            rows = self._rows
-        found: dict[str, set[str]] = {}
-        for table in tables:
-            for key in keys:
-                for stored in rows.stored(self.slot(table, key)):
-                    found.setdefault(table, set()).add(stored)
-        return found
 
 
 class DataverseCrmRecords:

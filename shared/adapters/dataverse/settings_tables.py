@@ -81,6 +81,13 @@ def schedule_from_row(row: dict[str, Any]) -> SyncSchedule | None:
     )
 
 
+def schedule_name(account: EmailAccount, sync_type: SyncType) -> str:
+    """What an administrator sees in the list: ``Brand 1 · ContactOptIn`` (the column holds 100)."""
+    label = sync_type.label
+    name = account.name.strip() or account.row_id
+    return f"{name[: 100 - len(label) - 3]} · {label}"
+
+
 def _iso(value: dt.datetime) -> str:
     return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -110,7 +117,10 @@ class DataverseCrmSettings:
         self._client = client
 
     def email_accounts(self) -> list[EmailAccount]:
-        rows = self._client.iter_rows("ec_emailaccounts", select=EMAIL_ACCOUNT_COLUMNS)
+        # A deactivated account (statecode 1, Inactive) is one an administrator switched off.
+        rows = self._client.iter_rows(
+            "ec_emailaccounts", select=EMAIL_ACCOUNT_COLUMNS, filter="statecode eq 0"
+        )
         return [email_account_from_row(row) for row in rows]
 
     def sync_schedules(self) -> list[SyncSchedule]:
@@ -125,11 +135,12 @@ class DataverseCrmSettings:
             schedules.append(schedule)
         return schedules
 
-    def create_schedule(self, email_account_id: str, sync_type: SyncType) -> SyncSchedule:
+    def create_schedule(self, account: EmailAccount, sync_type: SyncType) -> SyncSchedule:
+        email_account_id = account.row_id
         row_id = self._client.create(
             "ec_syncschedules",
             {
-                "ec_name": sync_type.label,
+                "ec_name": schedule_name(account, sync_type),
                 "ec_emailaccountid@odata.bind": f"/ec_emailaccounts({email_account_id})",
                 "ec_synctype": int(sync_type),
                 "ec_intervalminutes": 0,

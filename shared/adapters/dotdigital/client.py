@@ -1,5 +1,5 @@
-"""dotdigital API v2 client on ``requests``: Basic auth per email account, region discovery,
-``select``/``skip`` paging as generators, typed errors that keep dotdigital's error code.
+"""dotdigital API client on ``requests``: Basic auth per email account, region discovery, v3
+marker paging as generators, typed errors that keep dotdigital's error code.
 """
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
@@ -17,7 +16,8 @@ from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
 from shared.config import HttpSettings
 from shared.errors import BadRequest, System
 
-MAX_SELECT = 1000
+DEFAULT_PAGE_SIZE = 1000
+MAX_V3_LIMIT = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,15 +31,6 @@ class AccountInfo:
     account_id: int
     api_endpoint: str  # regional base, always ending in "/"
     properties: Mapping[str, str]
-
-
-@dataclass(frozen=True, slots=True)
-class ContactPage:
-    """One page of a ``select``/``skip`` read; ``skip`` is where it started (a resumable cursor)."""
-
-    skip: int
-    items: list[dict[str, Any]]
-    last: bool
 
 
 class RegionCache:
@@ -56,6 +47,14 @@ class RegionCache:
     def put(self, key: tuple[str, str], info: AccountInfo) -> None:
         with self._lock:
             self._infos[key] = info
+
+
+@dataclass(frozen=True, slots=True)
+class MarkerPage:
+    """One page of a v3 list; ``next_marker`` resumes after it (None: this is the last page)."""
+
+    items: list[dict[str, Any]]
+    next_marker: str | None
 
 
 def format_since(value: dt.datetime) -> str:
@@ -132,42 +131,48 @@ class DotdigitalClient:
     def _url(self, path: str) -> str:
         return self.account_info().api_endpoint + path.lstrip("/")
 
-    def iter_pages(
-        self,
-        path: str,
-        *,
-        params: Mapping[str, str] | None = None,
-        select: int = MAX_SELECT,
-        start_skip: int = 0,
+    def iter_marker_pages(
+        self, path: str, *, params: Mapping[str, str], limit: int, marker: str | None,
         operation: str,
-    ) -> Iterator[ContactPage]:
-        """Pages of a v2 list endpoint from ``start_skip`` on; a short page is the last one."""
-        if not 1 <= select <= MAX_SELECT:
-            raise ValueError(f"select must be between 1 and {MAX_SELECT}")
-        if start_skip < 0:
-            raise ValueError("skip must not be negative")
-        skip = start_skip
+    ) -> Iterator[MarkerPage]:
+        """Pages of a v3 list endpoint from ``marker`` on (None: the first page).
+
+        Seek paging: each page's ``_links.next.marker`` names the position after it, so items
+        that change while the read goes on never shift a page boundary.
+        """
+        if not 1 <= limit <= MAX_V3_LIMIT:
+            raise ValueError(f"limit must be between 1 and {MAX_V3_LIMIT}")
         while True:
-            query = {**(params or {}), "select": str(select), "skip": str(skip)}
-            items = self._send("GET", self._url(path), operation, params=query).json()
+            query = {**params, "limit": str(limit)}
+            if marker:
+                query["marker"] = marker
+            body = self._send("GET", self._url(path), operation, params=query).json()
+            items = body.get("_items") if isinstance(body, dict) else None
             if not isinstance(items, list):
-                raise BadRequest(System.DOTDIGITAL, f"{operation} did not return a list")
-            last = len(items) < select
-            yield ContactPage(skip=skip, items=items, last=last)
-            del items  # not held while the next page is fetched and decoded
-            if last:
+                raise BadRequest(System.DOTDIGITAL, f"{operation} did not return _items")
+            marker = _next_marker(body)
+            yield MarkerPage(items=items, next_marker=marker)
+            del items, body  # not held while the next page is fetched and decoded
+            if marker is None:
                 return
-            skip += select
 
     def modified_contacts(
-        self, since: dt.datetime, *, start_skip: int = 0, with_full_data: bool = False
-    ) -> Iterator[ContactPage]:
-        """Contacts modified at or after ``since``, in pages of 1000 (``ApiContact`` dicts)."""
-        path = f"v2/contacts/modified-since/{quote(format_since(since), safe='')}"
-        params = {"withFullData": "true" if with_full_data else "false"}
-        return self.iter_pages(
-            path, params=params, start_skip=start_skip, operation="contacts modified-since"
+        self, since: dt.datetime, *, marker: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[MarkerPage]:
+        """Contacts modified at or after ``since`` with their email channel (``GET
+        /contacts/v3``, ascending change order), from ``marker`` on."""
+        params = {"~modified": f"gte::{format_since(since)}", "include": "channelProperties"}
+        return self.iter_marker_pages(
+            "contacts/v3", params=params, limit=limit, marker=marker,
+            operation="contacts v3 modified",
         )
+
+
+def _next_marker(body: Mapping[str, Any]) -> str | None:
+    links = body.get("_links")
+    link = links.get("next") if isinstance(links, dict) else None
+    marker = link.get("marker") if isinstance(link, dict) else None
+    return marker if isinstance(marker, str) and marker else None
 
 
 _PROCESS_REGIONS = RegionCache()

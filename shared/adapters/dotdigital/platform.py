@@ -12,8 +12,9 @@ import requests
 from shared.adapters.dotdigital.client import ApiCredentials, DotdigitalClient
 from shared.adapters.http.policy import CallStats
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
+from shared.domain.commands import OptInChange
 from shared.domain.model import EmailAccount, OptInType
-from shared.services.ports import ContactOptIn, ContactOptInPage, EmailPlatformAccount
+from shared.services.ports import ContactPage, EmailPlatformAccount
 
 
 class DotdigitalEmailPlatform:
@@ -57,31 +58,37 @@ class DotdigitalEmailPlatform:
         return EmailPlatformAccount(account_id=info.account_id, api_endpoint=info.api_endpoint)
 
     def modified_contacts(
-        self, account: EmailAccount, since: dt.datetime, *, start_skip: int = 0
-    ) -> Iterator[ContactOptInPage]:
+        self, account: EmailAccount, since: dt.datetime, *, marker: str | None = None,
+        page_size: int = 1000,
+    ) -> Iterator[ContactPage]:
         client = self.client_for(account)
-        for page in client.modified_contacts(since, start_skip=start_skip):
-            converted = ContactOptInPage(
-                skip=page.skip, contacts=[_contact_opt_in(item) for item in page.items],
-                last=page.last,
+        for page in client.modified_contacts(since, marker=marker, limit=page_size):
+            converted = ContactPage(
+                contacts=[_opt_in_change(item) for item in page.items],
+                next_marker=page.next_marker,
             )
             del page  # the decoded JSON goes before the next page is fetched
             yield converted
             del converted
 
 
-_KNOWN_OPT_IN_NAMES = {t.dotdigital_name: t.dotdigital_name for t in OptInType}
+# One shared string per known name (a flush buffers tens of thousands of contacts); v3 may
+# answer in the request casing (``verifiedDouble``), so names are matched case-insensitively.
+_KNOWN_OPT_IN_NAMES = {t.dotdigital_name.casefold(): t.dotdigital_name for t in OptInType}
 
 
-def _contact_opt_in(item: Any) -> ContactOptIn:
+def _opt_in_change(item: Any) -> OptInChange:
     # A null or missing field becomes blank: the applier counts such contacts, never fails on them.
     if not isinstance(item, dict):
-        return ContactOptIn(email="", opt_in_type="")
-    email, opt_in = item.get("email"), item.get("optInType")
+        return OptInChange(email="", opt_in_type="")
+    identifiers = item.get("identifiers")
+    email = identifiers.get("email") if isinstance(identifiers, dict) else None
+    channels = item.get("channelProperties")
+    channel = channels.get("email") if isinstance(channels, dict) else None
+    opt_in = channel.get("optInType") if isinstance(channel, dict) else None
     if not isinstance(opt_in, str):
         opt_in = ""
-    return ContactOptIn(
+    return OptInChange(
         email=email if isinstance(email, str) else "",
-        # One shared string per known name: a flush buffers tens of thousands of contacts.
-        opt_in_type=_KNOWN_OPT_IN_NAMES.get(opt_in, opt_in),
+        opt_in_type=_KNOWN_OPT_IN_NAMES.get(opt_in.casefold(), opt_in),
     )

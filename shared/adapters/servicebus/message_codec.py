@@ -1,15 +1,18 @@
-"""Queue message schema: versioned JSON envelopes, encoded one way and decoded strictly.
+"""The queue message codec: commands as versioned JSON envelopes, encoded one way and decoded
+strictly. Shared by the Service Bus publisher, the queue triggers (through the composition root)
+and the dev host's local queues.
 
 Every message body is a UTF-8 JSON object that names its schema and version::
 
-    {"schema": "optin-batch", "version": 1, ...the fields of that schema version}
+    {"schema": "optin-batch", "version": 2, ...the fields of that schema version}
 
-| schema        | version | fields                                                            |
-|---------------|---------|-------------------------------------------------------------------|
-| ``optin-batch`` | 1     | ``run_id`` str, ``account`` str (email account id), ``batch`` int  |
-|               |         | >= 0, ``dry_run`` bool (optional, default false), ``items``: list  |
-|               |         | of ``{"email": str, "opt_in_type": str, "modified": ISO 8601       |
-|               |         | datetime with a zone}``                                           |
+| schema          | version | fields                                                          |
+|-----------------|---------|-----------------------------------------------------------------|
+| ``optin-batch`` | 2       | ``run_id`` str, ``account`` str (email account id), ``batch``   |
+|                 |         | int >= 0, ``dry_run`` bool (optional, default false), ``items``:|
+|                 |         | list of ``{"email": str, "opt_in_type": str}``                  |
+| ``optin-batch`` | 1       | as 2, and each item also has ``modified`` (ignored: it was      |
+|                 |         | always the run's end); still decoded for messages in flight     |
 
 Rules:
 
@@ -23,7 +26,7 @@ Rules:
 - Errors name the field, never its value: message bodies hold email addresses.
 - The application properties repeat the batch's identity (schema, version, run id, account,
   batch number, item count, dry run), so a message whose body cannot be decoded can still be
-  counted as failed in its run (``batch_identity``).
+  counted as failed in its run (``unreadable_batch``).
 """
 
 from __future__ import annotations
@@ -32,104 +35,90 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from dataclasses import dataclass, field
+from typing import Any
 
+from shared.adapters.servicebus.json_fields import JsonFields
+from shared.domain.commands import (
+    MAX_BATCH_NUMBER,
+    ApplyOptInBatch,
+    BatchRef,
+    OptInChange,
+    QueueCommand,
+    UnreadableBatch,
+)
 from shared.errors import MessageFormatError
-from shared.services.ports import OutboundMessage
+from shared.services.ports import ReceivedMessage
 
 CONTENT_TYPE = "application/json"
-MAX_BATCH_NUMBER = 9_999_999
+OPTIN_SCHEMA = "optin-batch"
+OPTIN_VERSION = 2
 # Service Bus Standard allows 256 KiB per message including headers and properties; leave room.
 DEFAULT_MAX_BODY_BYTES = 192 * 1024
+DEAD_LETTER_SUFFIX = "-deadletter"
+_ENVELOPE_BUDGET = 512  # schema, version, ids and brackets, with room to spare
 
 
 @dataclass(frozen=True, slots=True)
-class OptInChange:
-    """One dotdigital contact's opt-in type as of ``modified`` (dotdigital's change time)."""
+class OutboundMessage:
+    """One queue message; ``message_id`` is deterministic so a re-publish is a duplicate."""
 
-    email: str
-    opt_in_type: str
-    modified: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class OptInBatch:
-    """Opt-in changes read by one run for one email account; ``batch`` numbers them from 0."""
-
-    SCHEMA: ClassVar[str] = "optin-batch"
-    VERSION: ClassVar[int] = 1
-
-    run_id: str
-    account: str
-    batch: int
-    items: tuple[OptInChange, ...]
-    dry_run: bool = False
+    message_id: str
+    body: bytes
+    content_type: str = CONTENT_TYPE
+    application_properties: Mapping[str, str | int] = field(default_factory=dict)
+    # Messages of one session are handled in order by one consumer at a time; None = no session.
+    session_id: str | None = None
 
 
-QueueMessage = OptInBatch  # becomes a union as suppression and engagement batches arrive
-M = TypeVar("M", bound=QueueMessage)
-
-
-def message_id_for(schema: str, account: str, run_id: str, batch: int) -> str:
+def message_id_for(schema: str, ref: BatchRef) -> str:
     """The Service Bus message id of a batch: the same inputs always give the same id."""
-    _check_identity(account, run_id, batch)
     # A separator that cannot occur in the parts keeps ("a", "bc") and ("ab", "c") apart.
-    digest = hashlib.sha256("\x1f".join((schema, account, run_id, str(batch))).encode())
+    parts = (schema, ref.account, ref.run_id, str(ref.batch))
+    digest = hashlib.sha256("\x1f".join(parts).encode())
     return f"{schema}-{digest.hexdigest()[:40]}"
 
 
-def encode(message: QueueMessage) -> OutboundMessage:
-    """The queue message for ``message``, in the current version of its schema."""
-    body = _optin_v1_body(message)
-    _check_identity(message.account, message.run_id, message.batch)
+def encode(command: QueueCommand, *, session_id: str | None = None) -> OutboundMessage:
+    """The queue message for ``command``, in the current version of its schema."""
+    ref = command.ref
+    body = {
+        "schema": OPTIN_SCHEMA, "version": OPTIN_VERSION, "run_id": ref.run_id,
+        "account": ref.account, "batch": ref.batch, "dry_run": ref.dry_run,
+        "items": [_optin_item(change) for change in command.items],
+    }
     return OutboundMessage(
-        message_id=message_id_for(message.SCHEMA, message.account, message.run_id, message.batch),
+        message_id=message_id_for(OPTIN_SCHEMA, ref),
         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
         content_type=CONTENT_TYPE,
         application_properties={
-            "schema": message.SCHEMA, "version": message.VERSION, "run_id": message.run_id,
-            "account": message.account, "batch": message.batch, "items": len(message.items),
-            "dry_run": message.dry_run,
+            "schema": OPTIN_SCHEMA, "version": OPTIN_VERSION, "run_id": ref.run_id,
+            "account": ref.account, "batch": ref.batch, "items": len(command.items),
+            "dry_run": ref.dry_run,
         },
+        session_id=session_id,
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BatchIdentity:
-    """Which run and batch a message belongs to, as its application properties say."""
-
-    account: str
-    run_id: str
-    batch: int
-    items: int
-    dry_run: bool
-
-
-def batch_identity(properties: Mapping[str, object] | None) -> BatchIdentity | None:
-    """The opt-in batch ``encode`` named in a message's application properties; None when they
-    name none (a message from elsewhere, or properties that are missing or malformed)."""
-    if not properties or properties.get("schema") != OptInBatch.SCHEMA:
+def unreadable_batch(properties: Mapping[str, object] | None) -> UnreadableBatch | None:
+    """The batch ``encode`` named in a message's application properties; None when they name
+    none (a message from elsewhere, or properties that are missing or malformed)."""
+    if not properties or properties.get("schema") != OPTIN_SCHEMA:
         return None
     account, run_id = properties.get("account"), properties.get("run_id")
     batch, items = properties.get("batch"), properties.get("items")
     dry_run = properties.get("dry_run")
-    if not (isinstance(account, str) and isinstance(run_id, str) and isinstance(batch, int)):
-        return None
-    try:
-        _check_identity(account, run_id, batch)
-    except ValueError:
-        return None
     if isinstance(items, bool) or not isinstance(items, int) or items < 0:
         return None
-    if not isinstance(dry_run, bool):
+    try:
+        ref = BatchRef(account, run_id, batch, dry_run)  # type: ignore[arg-type]
+    except ValueError:
         return None
-    return BatchIdentity(account, run_id, batch, items, dry_run)
+    return UnreadableBatch(ref, items)
 
 
-def decode(body: bytes | str) -> QueueMessage:
-    """The message in ``body``; ``MessageFormatError`` if it cannot be one we understand."""
+def decode(body: bytes | str) -> QueueCommand:
+    """The command in ``body``; ``MessageFormatError`` if it cannot be one we understand."""
     if isinstance(body, bytes | bytearray):
         try:
             body = bytes(body).decode("utf-8")
@@ -154,161 +143,105 @@ def decode(body: bytes | str) -> QueueMessage:
         if not known:
             raise MessageFormatError(f"unknown message schema {schema[:40]!r}")
         raise MessageFormatError(f"unknown version {version} of {schema} (this app reads {known})")
-    return decoder(_Fields(f"{schema} v{version}", envelope))
+    return decoder(JsonFields(f"{schema} v{version}", envelope))
 
 
-def decode_as(kind: type[M], body: bytes | str) -> M:
-    """Like ``decode``, and the message must be a ``kind`` (a queue carries one schema)."""
-    message = decode(body)
-    if not isinstance(message, kind):
-        raise MessageFormatError(f"expected a {kind.SCHEMA} message, got {message.SCHEMA}")
-    return message
-
-
-def chunk_optin_changes(
-    changes: Iterable[OptInChange], *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    max_items: int = 1200,
+def fit_optin_changes(
+    changes: Iterable[OptInChange], *, max_items: int,
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> Iterator[tuple[OptInChange, ...]]:
-    """Consecutive groups of ``changes`` whose encoded batch stays under ``max_body_bytes``.
-
-    The grouping depends only on the input, so a resumed run re-creates the same batches.
-    A batch costs a lookup and a write request whatever its size, and every session holds one
-    batch, so batches are about 1000 changes: a flush (``OPTIN_PAGES_PER_FLUSH`` pages of 1000
-    over as many shards) gives each shard about 1000, and ``max_items`` leaves room for the
-    shards' shares to vary by a few percent without a second, nearly empty batch. A table's
-    write of a batch fits one ``UpdateMultiple`` (1000 rows) unless more than 1000 of its
-    records change, which then costs one more request.
-    """
-    envelope_budget = 512  # schema, version, ids and brackets, with room to spare
+    """Consecutive groups of ``changes``, each at most ``max_items`` and small enough for one
+    message. The grouping depends only on the input, so a resumed run re-creates the same
+    batches."""
     group: list[OptInChange] = []
-    size = envelope_budget
+    size = _ENVELOPE_BUDGET
     for change in changes:
         item_size = len(json.dumps(_optin_item(change), ensure_ascii=False).encode()) + 1
-        if envelope_budget + item_size > max_body_bytes:
+        if _ENVELOPE_BUDGET + item_size > max_body_bytes:
             raise MessageFormatError("one opt-in change is larger than a message may be")
         if group and (size + item_size > max_body_bytes or len(group) >= max_items):
             yield tuple(group)
-            group, size = [], envelope_budget
+            group, size = [], _ENVELOPE_BUDGET
         group.append(change)
         size += item_size
     if group:
         yield tuple(group)
 
 
-# --- optin-batch v1 -------------------------------------------------------------------------------
-def _optin_item(change: OptInChange) -> dict[str, Any]:
-    return {"email": change.email, "opt_in_type": change.opt_in_type,
-            "modified": _iso(change.modified)}
+def dead_letter_queue(queue: str) -> str:
+    """Where the app parks ``queue``'s messages that can never succeed.
+
+    Service Bus lets only the receiver holding a message's lock dead-letter it, and the Python
+    trigger binding gives the function no such handle, so the app moves them itself: to this
+    queue (created beside ``queue`` by the infrastructure), then completes the delivery.
+    """
+    return f"{queue}{DEAD_LETTER_SUFFIX}"
 
 
-def _optin_v1_body(message: OptInBatch) -> dict[str, Any]:
-    return {
-        "schema": message.SCHEMA, "version": 1, "run_id": message.run_id,
-        "account": message.account, "batch": message.batch, "dry_run": message.dry_run,
-        "items": [_optin_item(change) for change in message.items],
+def dead_letter_message(
+    message: ReceivedMessage, *, reason: str, description: str
+) -> OutboundMessage:
+    """``message`` as received, with Service Bus's dead-letter properties added; same id, so a
+    repeated move is dropped by duplicate detection."""
+    properties: dict[str, str | int] = {
+        name: value for name, value in message.application_properties.items()
+        if isinstance(value, str | int)
     }
+    properties.update({
+        "DeadLetterReason": reason[:200], "DeadLetterErrorDescription": description[:1000],
+        "DeliveryCount": message.delivery_count,
+    })
+    if message.session_id:
+        properties["SessionId"] = message.session_id
+    return OutboundMessage(message.message_id, message.body, CONTENT_TYPE, properties)
 
 
-def _decode_optin_v1(fields: _Fields) -> OptInBatch:
+class JsonMessageCodec:
+    """The codec as the ``MessageCodec`` port (what the queue triggers get from bootstrap)."""
+
+    def decode_optin(self, body: bytes | str) -> ApplyOptInBatch:
+        return decode(body)
+
+    def unreadable(self, properties: Mapping[str, object] | None) -> UnreadableBatch | None:
+        return unreadable_batch(properties)
+
+
+# --- optin-batch v1 and v2 ------------------------------------------------------------------------
+def _optin_item(change: OptInChange) -> dict[str, Any]:
+    return {"email": change.email, "opt_in_type": change.opt_in_type}
+
+
+def _decode_optin(fields: JsonFields) -> ApplyOptInBatch:
     items = []
     raw_items = fields.array("items")
-    # A reader stamps a whole run with one time and there are four type names: share them
-    # instead of holding one datetime and one string per item.
-    times: dict[str, datetime] = {}
     for index, raw in enumerate(raw_items):
         item = fields.nested(f"items[{index}]", raw)
-        stamp = raw.get("modified")
-        modified = times.get(stamp) if isinstance(stamp, str) else None
-        if modified is None:
-            modified = item.timestamp("modified")
-            times[stamp] = modified
+        # Four type names: share them instead of holding one string per item.
         items.append(OptInChange(
             email=item.text("email"), opt_in_type=sys.intern(item.text("opt_in_type")),
-            modified=modified,
         ))
         # Each parsed item is dropped once converted, so a batch is never held twice.
         raw_items[index] = None
-    batch = OptInBatch(
-        run_id=fields.text("run_id", required=True), account=fields.text("account", required=True),
-        batch=fields.integer("batch"), items=tuple(items), dry_run=fields.flag("dry_run", False),
-    )
-    if batch.batch > MAX_BATCH_NUMBER:
+    run_id = fields.text("run_id", required=True)
+    account = fields.text("account", required=True)
+    batch = fields.integer("batch")
+    if batch > MAX_BATCH_NUMBER:
         raise MessageFormatError(f"{fields.label}: field 'batch' is out of range")
-    return batch
+    try:
+        ref = BatchRef(account, run_id, batch, fields.flag("dry_run", False))
+    except ValueError as error:
+        raise MessageFormatError(f"{fields.label}: {error}") from None
+    return ApplyOptInBatch(ref, tuple(items))
 
 
-_DECODERS: dict[tuple[str, int], Callable[[_Fields], QueueMessage]] = {
-    ("optin-batch", 1): _decode_optin_v1,
+def _decode_optin_v1(fields: JsonFields) -> ApplyOptInBatch:
+    # v1 items also carried "modified" (always the run's end, read by nobody): checked, dropped.
+    for index, raw in enumerate(fields.array("items")):
+        fields.nested(f"items[{index}]", raw).timestamp("modified")
+    return _decode_optin(fields)
+
+
+_DECODERS: dict[tuple[str, int], Callable[[JsonFields], QueueCommand]] = {
+    (OPTIN_SCHEMA, 1): _decode_optin_v1,
+    (OPTIN_SCHEMA, 2): _decode_optin,
 }
-
-
-# --- field access with errors that name the field -------------------------------------------------
-class _Fields:
-    def __init__(self, label: str, values: Mapping[str, Any]) -> None:
-        self.label = label
-        self._values = values
-
-    def _get(self, name: str) -> Any:
-        if name not in self._values:
-            raise MessageFormatError(f"{self.label}: missing field '{name}'")
-        return self._values[name]
-
-    def _wrong(self, name: str, expected: str) -> MessageFormatError:
-        return MessageFormatError(f"{self.label}: field '{name}' must be {expected}")
-
-    def text(self, name: str, *, required: bool = False) -> str:
-        value = self._get(name)
-        if not isinstance(value, str) or (required and not value.strip()):
-            raise self._wrong(name, "a non-empty string" if required else "a string")
-        return value
-
-    def integer(self, name: str) -> int:
-        value = self._get(name)
-        if not _is_int(value) or value < 0:
-            raise self._wrong(name, "a non-negative integer")
-        return int(value)
-
-    def flag(self, name: str, default: bool) -> bool:
-        value = self._values.get(name, default)
-        if not isinstance(value, bool):
-            raise self._wrong(name, "true or false")
-        return value
-
-    def timestamp(self, name: str) -> datetime:
-        value = self._get(name)
-        try:
-            parsed = datetime.fromisoformat(value) if isinstance(value, str) else None
-        except ValueError:
-            parsed = None
-        if parsed is None or parsed.tzinfo is None:
-            raise self._wrong(name, "an ISO 8601 date-time with a time zone")
-        return parsed.astimezone(UTC)
-
-    def array(self, name: str) -> list[Any]:
-        value = self._get(name)
-        if not isinstance(value, list):
-            raise self._wrong(name, "a list")
-        return value
-
-    def nested(self, label: str, value: Any) -> _Fields:
-        if not isinstance(value, dict):
-            raise MessageFormatError(f"{self.label}: {label} must be an object")
-        return _Fields(f"{self.label} {label}", value)
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _iso(value: datetime) -> str:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError("opt-in change times must be timezone-aware")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def _check_identity(account: str, run_id: str, batch: int) -> None:
-    for name, value in (("account", account), ("run_id", run_id)):
-        if not isinstance(value, str) or not value.strip() or len(value) > 100:
-            raise ValueError(f"{name} must be a non-empty string of at most 100 characters")
-    if not _is_int(batch) or not 0 <= batch <= MAX_BATCH_NUMBER:
-        raise ValueError(f"batch must be an integer in 0..{MAX_BATCH_NUMBER}")

@@ -19,7 +19,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Protocol
 
 from azure.core.credentials import TokenCredential
@@ -34,7 +34,15 @@ from azure.servicebus.exceptions import (
     ServiceBusServerBusyError,
 )
 
+from shared.adapters.servicebus.message_codec import (
+    OutboundMessage,
+    dead_letter_message,
+    dead_letter_queue,
+    encode,
+    fit_optin_changes,
+)
 from shared.config import QueueSettings
+from shared.domain.commands import OptInChange, QueueCommand
 from shared.errors import (
     AuthFailed,
     BadRequest,
@@ -45,7 +53,7 @@ from shared.errors import (
     System,
     TransientError,
 )
-from shared.services.ports import OutboundMessage
+from shared.services.ports import ReceivedMessage
 
 MAX_MESSAGE_ID_LENGTH = 128  # Service Bus rejects longer ids (and longer session ids)
 # Service Bus asks clients to wait about ten seconds after "server busy".
@@ -73,7 +81,8 @@ class QueueClient(Protocol):
 
 
 class ServiceBusBatchPublisher:
-    """Publishes ``OutboundMessage``s to Service Bus queues in size-aware batches."""
+    """``BatchPublisher`` on Service Bus: commands encoded by the message codec, sent in
+    size-aware batches."""
 
     def __init__(self, client: QueueClient, *, max_batch_bytes: int | None = None) -> None:
         self._client = client
@@ -101,7 +110,23 @@ class ServiceBusBatchPublisher:
             )
         return cls(client)
 
-    def publish(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
+    def fit(
+        self, changes: Iterable[OptInChange], *, max_items: int
+    ) -> Iterator[tuple[OptInChange, ...]]:
+        return fit_optin_changes(changes, max_items=max_items)
+
+    def publish(
+        self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
+    ) -> None:
+        self.send(queue, [encode(command, session_id=session_id) for command in commands])
+
+    def dead_letter(
+        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
+    ) -> None:
+        parked = dead_letter_message(message, reason=reason, description=description)
+        self.send(dead_letter_queue(queue), [parked])
+
+    def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         """Send every message or raise; see the module docstring for partial failures.
 
         Raises:

@@ -87,6 +87,38 @@ class TableRows:
         except AzureError as error:
             raise table_error(error, "delete_entity") from error
 
+    def query(
+        self, filter: str, parameters: Mapping[str, Any], *, select: Sequence[str] | None = None
+    ) -> list[TableEntity]:
+        """Every row matching ``filter`` (an OData filter with ``@name`` parameters)."""
+        self.ensure_table()
+        try:
+            return list(self._table.query_entities(filter, parameters=dict(parameters),
+                                                   select=list(select) if select else None))
+        except AzureError as error:
+            raise table_error(error, "query_entities") from error
+
+    def delete_rows(self, partition: str, rows: Sequence[str]) -> None:
+        """Delete rows of one partition unconditionally, up to 100 per transaction; rows that
+        are already gone are fine."""
+        self.ensure_table()
+        for start in range(0, len(rows), 100):
+            chunk = rows[start : start + 100]
+            try:
+                self._table.submit_transaction(
+                    [(TransactionOperation.DELETE, {"PartitionKey": partition, "RowKey": row})
+                     for row in chunk]
+                )
+            except AzureError:
+                # A transaction fails whole when one row is missing: delete one by one instead.
+                for row in chunk:
+                    try:
+                        self._table.delete_entity(partition, row)
+                    except ResourceNotFoundError:
+                        pass
+                    except AzureError as error:
+                        raise table_error(error, "delete_entity") from error
+
     def create_and_replace(
         self, created: Mapping[str, Any], replaced: Mapping[str, Any], etag: str
     ) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 
 from azure.core.exceptions import AzureError
 from azure.data.tables import TableServiceClient, UpdateMode
 
+from shared.adapters.storage import codec
 from shared.adapters.storage.errors import table_error
 from shared.adapters.storage.rows import TableRows
 
@@ -30,6 +32,18 @@ class TableRunJournal:
             self._table.upsert_entity(entity, mode=UpdateMode.REPLACE)
         except AzureError as error:
             raise table_error(error, "record run") from error
+
+    def purge(self, before: datetime) -> int:
+        # Run ids begin with their start time (YYYYmmddTHHMMSS), so older runs sort lower.
+        bound = f"{codec.utc(before, 'before'):%Y%m%dT%H%M%S}"
+        rows = self._rows.query("RowKey lt @bound", {"bound": bound},
+                                select=["PartitionKey", "RowKey"])
+        by_kind: dict[str, list[str]] = {}
+        for row in rows:
+            by_kind.setdefault(str(row["PartitionKey"]), []).append(str(row["RowKey"]))
+        for kind, run_ids in by_kind.items():
+            self._rows.delete_rows(kind, run_ids)
+        return sum(len(run_ids) for run_ids in by_kind.values())
 
     def runs(self, kind: str) -> list[dict[str, object]]:
         self._rows.ensure_table()

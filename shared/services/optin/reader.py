@@ -1,19 +1,23 @@
 """The opt-in reader: pages dotdigital's modified contacts of one email account into batches.
 
-One run reads ``/v2/contacts/modified-since/{since}`` from ``since`` (the watermark minus a small
-overlap) and publishes ``OptInBatch`` messages, one Service Bus session per shard of addresses.
+One run reads the contacts modified since ``since`` (the watermark minus a small overlap) in
+dotdigital's change order, and publishes ``ApplyOptInBatch`` commands, one Service Bus session per
+shard of addresses. Pages are addressed by marker (a position in the change order), never by
+offset: a contact edited while a run reads moves behind the marker and is read again later in
+the same run, and no other contact slides into a page already read, so nothing is skipped
+however many ticks the run spans.
 Every step is safe to repeat, so a run killed anywhere, or a timer that fires twice, converges:
 
 1. start: save a fresh ``PageCursor`` (``etag=None``: a second instance loses the race and
    stops), ``start_run``, then the schedule row goes to ``Added to Queue``;
 2. per flush (``optin_pages_per_flush`` pages, or fewer when time is up): publish, save the
-   cursor (next page, next batch), ``record_published``. Message ids depend only on (account,
-   run, batch number), so pages re-read after a crash are re-published under the same ids and
-   dropped by duplicate detection;
+   cursor (the marker after the flush, next batch), ``record_published``. Message ids depend
+   only on (account, run, batch number), so pages re-read after a crash are re-published under
+   the same ids and dropped by duplicate detection;
 3. end: ``Synchronising In Progress`` (before publishing is declared done, so an applier that
    completes the run right after cannot be overwritten), ``record_published(done=True)``, the
-   watermark moves to ``until`` (never for dry runs), ``complete_schedule`` if nothing is left to
-   apply, and the cursor is deleted last, so an unfinished end is redone on the next tick.
+   watermark moves to ``until`` (never for dry runs), the schedule completes if nothing is left
+   to apply, and the cursor is deleted last, so an unfinished end is redone on the next tick.
 
 Dry runs keep their runs and cursor under their own sync key (``optin_sync_key``) and read from
 the real watermark, which they never move.
@@ -26,27 +30,23 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Protocol
 
 from shared.config import SyncSettings
+from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.domain.email import match_key
 from shared.domain.model import EmailAccount, SyncSchedule, SyncStatus, SyncType
 from shared.domain.optin import shard_of
 from shared.errors import PreconditionFailed
 from shared.services.ports import (
     BatchPublisher,
-    ContactOptIn,
-    CrmSettings,
     EmailPlatform,
-    OutboundMessage,
     PageCursor,
     RunStatus,
     SyncKey,
     SyncStateStore,
     Versioned,
 )
-from shared.services.sync.run_completion import complete_schedule
-from shared.services.sync.schedules import mark_added_to_queue, mark_in_progress
+from shared.services.sync.schedules import ScheduleKeeper
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,11 @@ OPTIN_SYNC_TYPE = "ContactOptIn"
 OPTIN_DRY_SYNC_TYPE = "ContactOptIn.dry"
 FIRST_SINCE = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 PAGE_SIZE = 1000
+# A batch costs a lookup and a write request whatever its size, and every session holds one
+# batch, so batches are about 1000 changes: a flush (``OPTIN_PAGES_PER_FLUSH`` pages of 1000 over
+# as many shards) gives each shard about 1000, and this cap leaves room for the shards' shares to
+# vary by a few percent without a second, nearly empty batch.
+MAX_BATCH_ITEMS = 1200
 
 
 def optin_sync_key(email_account_id: str, *, dry_run: bool) -> SyncKey:
@@ -66,27 +71,14 @@ def session_for_shard(shard: int) -> str:
     return f"optin-{shard}"
 
 
-class OptInBatchEncoder(Protocol):
-    """Turns one shard's changes into numbered queue messages (``first_batch``, +1, ...).
-
-    The grouping must depend only on its input, so a resumed run re-creates the same batches.
-    """
-
-    def __call__(
-        self, *, run_id: str, account: str, first_batch: int,
-        changes: Sequence[ContactOptIn], observed_at: dt.datetime, dry_run: bool,
-    ) -> list[OutboundMessage]: ...
-
-
 @dataclass(frozen=True)
 class OptInReader:
     """What a reader run needs; one per timer invocation."""
 
-    crm: CrmSettings
     platform: EmailPlatform
     state: SyncStateStore
     publisher: BatchPublisher
-    encode_batches: OptInBatchEncoder
+    schedules: ScheduleKeeper
     queue: str
     settings: SyncSettings
     monotonic: Callable[[], float] = time.monotonic
@@ -98,7 +90,7 @@ class OptInReader:
 
     def start(
         self, account: EmailAccount, schedule: SyncSchedule, run_id: str, now: dt.datetime
-    ) -> Versioned[PageCursor] | None:
+    ) -> tuple[Versioned[PageCursor], SyncSchedule] | None:
         """Open a run reading up to ``now``; None if another instance opened one first."""
         dry_run = self.settings.dry_run
         key = optin_sync_key(account.row_id, dry_run=dry_run)
@@ -108,17 +100,18 @@ class OptInReader:
             # Overlap: changes stamped just before the last `until` may have been committed late.
             since = watermark.value - dt.timedelta(seconds=self.settings.read_overlap_s)
         since = min(since, now)
-        cursor = PageCursor(run_id=run_id, since=since, until=now, next_page=0, next_batch=0)
+        cursor = PageCursor(run_id=run_id, since=since, until=now, marker=None, pages_read=0,
+                            next_batch=0)
         try:
             saved = self.state.save_checkpoint(key, cursor, etag=None)
         except PreconditionFailed:
             logger.info("account=%s another instance opened an opt-in run first", account.row_id)
             return None
         self.state.start_run(key, run_id, since=since, until=now, dry_run=dry_run)
-        mark_added_to_queue(self.crm, schedule, now)
+        schedule = self.schedules.started(schedule, now)
         logger.info("account=%s opt-in run %s started since=%s dry_run=%s",
                     account.row_id, run_id, since.isoformat(), dry_run)
-        return saved
+        return saved, schedule
 
     def resume(
         self, account: EmailAccount, schedule: SyncSchedule, cursor: Versioned[PageCursor],
@@ -164,37 +157,39 @@ class _RunInFlight:
         reader.state.start_run(self.key, cursor.run_id, since=cursor.since, until=cursor.until,
                                dry_run=self.dry_run)
         if self.schedule.status is SyncStatus.NONE:
-            mark_added_to_queue(reader.crm, self.schedule, now)
+            self.schedule = reader.schedules.started(self.schedule, now)
+        if cursor.read_all:  # killed after publishing the last page: only the end is left
+            self._finish(now)
+            return self._log(started)
         # Routed to shards as pages arrive: the flush buffer is the shards' lists, held once.
-        buffer: dict[int, list[ContactOptIn]] = {}
+        buffer: dict[int, list[OptInChange]] = {}
         buffered_pages = 0
-        finished = True
+        marker = cursor.marker
         pages = reader.platform.modified_contacts(
-            self.account, cursor.since, start_skip=cursor.next_page * PAGE_SIZE
+            self.account, cursor.since, marker=cursor.marker, page_size=PAGE_SIZE
         )
         for page in pages:
             self._route(page.contacts, buffer)
             buffered_pages += 1
+            marker = page.next_marker
             self.progress.pages += 1
             self.progress.contacts += len(page.contacts)
-            if page.last:
+            if marker is None:
                 break
             out_of_time = reader.monotonic() >= deadline
             if buffered_pages >= reader.settings.optin_pages_per_flush or out_of_time:
-                if not self._flush(buffer, buffered_pages):
+                if not self._flush(buffer, buffered_pages, marker):
                     return self._log(started)
                 buffer, buffered_pages = {}, 0
             if out_of_time:
-                finished = False
-                break
-        if buffered_pages and not self._flush(buffer, buffered_pages):
+                return self._log(started)
+        if buffered_pages and not self._flush(buffer, buffered_pages, None):
             return self._log(started)
-        if finished:
-            self._finish(now)
+        self._finish(now)
         return self._log(started)
 
     def _route(
-        self, contacts: Sequence[ContactOptIn], by_shard: dict[int, list[ContactOptIn]]
+        self, contacts: Sequence[OptInChange], by_shard: dict[int, list[OptInChange]]
     ) -> None:
         shards = self.reader.settings.optin_shards
         for contact in contacts:
@@ -203,23 +198,31 @@ class _RunInFlight:
             shard = shard_of(key, shards) if isinstance(key, str) else 0
             by_shard.setdefault(shard, []).append(contact)
 
-    def _flush(self, by_shard: dict[int, list[ContactOptIn]], pages: int) -> bool:
-        """Publish the buffered pages and move the cursor past them; False if we lost the run."""
+    def _flush(
+        self, by_shard: dict[int, list[OptInChange]], pages: int, marker: str | None
+    ) -> bool:
+        """Publish the buffered pages and move the cursor past them (to ``marker``; None once
+        the last page is in); False if we lost the run."""
         reader, cursor = self.reader, self.cursor
         next_batch = cursor.next_batch
         for shard in sorted(by_shard):
-            encoded = reader.encode_batches(
-                run_id=cursor.run_id, account=self.account.row_id, first_batch=next_batch,
-                changes=by_shard.pop(shard), observed_at=cursor.until, dry_run=self.dry_run,
-            )
-            # Shard by shard, each shard's contacts and bodies freed once on the queue, so a
-            # flush never holds all its encoded bodies at once.
-            if encoded:
-                reader.publisher.publish(
-                    reader.queue, [replace(m, session_id=session_for_shard(shard)) for m in encoded]
+            groups = reader.publisher.fit(by_shard.pop(shard), max_items=MAX_BATCH_ITEMS)
+            commands = [
+                ApplyOptInBatch(
+                    BatchRef(self.account.row_id, cursor.run_id, next_batch + offset,
+                             self.dry_run),
+                    items,
                 )
-            next_batch += len(encoded)
-        moved = replace(cursor, next_page=cursor.next_page + pages, next_batch=next_batch)
+                for offset, items in enumerate(groups)
+            ]
+            # Shard by shard, each shard's contacts freed once on the queue, so a flush never
+            # holds all its encoded bodies at once.
+            if commands:
+                reader.publisher.publish(reader.queue, commands,
+                                         session_id=session_for_shard(shard))
+            next_batch += len(commands)
+        moved = replace(cursor, marker=marker, pages_read=cursor.pages_read + pages,
+                        next_batch=next_batch)
         try:
             saved = reader.state.save_checkpoint(self.key, moved, etag=self.etag)
         except PreconditionFailed:
@@ -235,7 +238,7 @@ class _RunInFlight:
     def _finish(self, now: dt.datetime) -> None:
         reader, cursor = self.reader, self.cursor
         if cursor.next_batch > 0:
-            mark_in_progress(reader.crm, self.schedule)
+            reader.schedules.publishing_done(self.schedule)
         update = reader.state.record_published(
             self.key, cursor.run_id, batches=cursor.next_batch, done=True
         )
@@ -249,8 +252,8 @@ class _RunInFlight:
                 )
         if update.run.status is RunStatus.COMPLETED:
             # Also when an earlier attempt completed it: writing the same result again is harmless.
-            complete_schedule(reader.crm, self.account.row_id, SyncType.CONTACT_OPT_IN,
-                              update.run, now)
+            reader.schedules.completed(self.account.row_id, SyncType.CONTACT_OPT_IN,
+                                       update.run, now)
             self.progress.completed = True
         reader.state.delete_checkpoint(self.key, PageCursor, etag=self.etag)
         self.progress.finished = True

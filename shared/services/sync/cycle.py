@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 
-from shared.domain.model import EmailAccount, SyncSchedule, SyncStatus, SyncType
+from shared.domain.model import EmailAccount, SyncSchedule, SyncType
 from shared.domain.schedule import is_due
 from shared.errors import AppError
 from shared.services.optin.reader import OptInReader, ReaderProgress
+from shared.services.ports import CrmSettings
 from shared.services.sync.connectivity import ConnectivityReport, check_connectivity
-from shared.services.sync.schedules import ensure_schedules, usable_schedules
+from shared.services.sync.schedules import usable_schedules
 
 logger = logging.getLogger(__name__)
 
@@ -50,22 +51,26 @@ class CycleSummary:
         }
 
 
-def run_sync_cycle(reader: OptInReader, run_id: str, now: dt.datetime) -> CycleSummary:
-    """Run one cycle for every email account; ``run_id`` names the opt-in runs it starts."""
-    crm = reader.crm
+def run_sync_cycle(
+    crm: CrmSettings, reader: OptInReader, run_id: str, now: dt.datetime
+) -> CycleSummary:
+    """Run one cycle for every active email account; ``run_id`` names the opt-in runs it starts.
+
+    With no email account configured there is nothing to do, and that is not a failure.
+    """
     accounts = sorted(crm.email_accounts(), key=lambda account: account.row_id)
     existing = crm.sync_schedules()
     report = check_connectivity(accounts, existing, reader.platform)
     summary = CycleSummary(run_id, report)
-    rows = ensure_schedules(crm, accounts, existing)
+    rows = reader.schedules.ensure(accounts, existing)
     schedules = usable_schedules(rows, accounts)
-    reachable = {check.email_account for check in report.accounts if check.ok}
+    reachable = {check.email_account_id for check in report.accounts if check.ok}
     started = reader.monotonic()
     for index, account in enumerate(accounts):
         remaining = reader.settings.reader_max_s - (reader.monotonic() - started)
         deadline = reader.monotonic() + max(remaining, 0.0) / (len(accounts) - index)
         schedule = schedules.get((account.row_id, SyncType.CONTACT_OPT_IN))
-        if account.name not in reachable or schedule is None:
+        if account.row_id not in reachable or schedule is None:
             summary.optin.append(AccountCycle(account.row_id, "skipped"))
             continue
         try:
@@ -86,10 +91,10 @@ def _optin_step(
         if not is_due(schedule, now):
             return AccountCycle(account.row_id, "idle")
         # The cycle's id: state and message ids are per account, so accounts can share it.
-        cursor = reader.start(account, schedule, run_id, now)
-        if cursor is None:
+        opened = reader.start(account, schedule, run_id, now)
+        if opened is None:
             return AccountCycle(account.row_id, "busy")
-        schedule = replace(schedule, status=SyncStatus.ADDED_TO_QUEUE, sync_now=False)
+        cursor, schedule = opened
         action = "started"
     progress = reader.resume(account, schedule, cursor, now, deadline=deadline)
     return AccountCycle(account.row_id, "busy" if progress.yielded else action, progress)
