@@ -41,10 +41,11 @@ WHITESPACE = "".join(chr(code) for code in range(0x3001) if chr(code).isspace())
 # Addresses saved with whitespace around them (imports, integrations) that ``=`` does not see
 # through: a leading space, or any other whitespace anywhere (inside an address it makes the
 # row invalid, and such rows are dropped when read). Trailing spaces alone need no entry: SQL's
-# ``=`` ignores them. ``contains`` and ``startswith`` are LIKE, where whitespace is no wildcard.
-PADDED_FILTER = " or ".join(
-    [f"startswith({EMAIL_COLUMN},{string_literal(' ')})"]
-    + [f"contains({EMAIL_COLUMN},{string_literal(ch)})" for ch in WHITESPACE if ch != " "]
+# ``=`` ignores them. ``startswith`` and ``contains`` are LIKE, so one ``[set]`` covers every
+# other kind of whitespace in a single predicate (one scan, not one per character).
+PADDED_FILTER = (
+    f"startswith({EMAIL_COLUMN},{string_literal(' ')}) or "
+    f"contains({EMAIL_COLUMN},{string_literal('[' + WHITESPACE.replace(' ', '') + ']')})"
 )
 # Padded rows are read in pages this size, each converted before the next is fetched: a refresh
 # at 200,000 contacts reads about 10,000 of them, which as one answer was a 4 MB spike.
