@@ -36,7 +36,8 @@ from devhost.http_frontend import (
     HttpFrontend,
 )
 from devhost.invocation import Counters, Invoker, Outcome
-from devhost.local_queue import LocalQueuePublisher, LocalQueueStore, QueueOptions
+from devhost.local_publisher import LocalQueuePublisher
+from devhost.local_queue import LocalQueueStore, QueueOptions
 from devhost.local_settings import LocalSettings, load_local_settings
 from devhost.queue_dispatch import QueueDispatcher
 from devhost.timers import Clock, SystemClock, TimerScheduler

@@ -19,7 +19,7 @@ from __future__ import annotations
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -37,19 +37,11 @@ from devhost.local_queue_records import (
     row_to_message,
     validate_queue_name,
 )
-from shared.adapters.servicebus.message_codec import (
-    OutboundMessage,
-    dead_letter_message,
-    dead_letter_queue,
-    encode,
-    fit_optin_changes,
-)
-from shared.domain.commands import OptInChange, QueueCommand
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.errors import ConfigError, MessageFormatError, PreconditionFailed, System
-from shared.services.ports import ReceivedMessage
 
 __all__ = [
-    "DB_FILE", "LOCK_EXPIRED", "MAX_DELIVERY_COUNT_EXCEEDED", "LocalQueuePublisher",
+    "DB_FILE", "LOCK_EXPIRED", "MAX_DELIVERY_COUNT_EXCEEDED",
     "LocalQueueStore", "QueueCounts", "QueueOptions", "ReceiveResult", "SessionLock",
     "StoredMessage", "validate_queue_name",
 ]
@@ -411,30 +403,3 @@ class LocalQueueStore:
                 (now, queue),
             ).fetchone()
         return QueueCounts(active=int(active), locked=int(locked), dead_lettered=int(dead))
-
-
-class LocalQueuePublisher:
-    """``BatchPublisher`` over the local queue store: what the dev host hands the app.
-
-    Encoding, grouping and dead-letter moves are the Service Bus publisher's (the same codec),
-    so what the dev host delivers is what Service Bus would.
-    """
-
-    def __init__(self, store: LocalQueueStore) -> None:
-        self._store = store
-
-    def fit(
-        self, changes: Iterable[OptInChange], *, max_items: int
-    ) -> Iterator[tuple[OptInChange, ...]]:
-        return fit_optin_changes(changes, max_items=max_items)
-
-    def publish(
-        self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
-    ) -> None:
-        self._store.send(queue, [encode(command, session_id=session_id) for command in commands])
-
-    def dead_letter(
-        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
-    ) -> None:
-        parked = dead_letter_message(message, reason=reason, description=description)
-        self._store.send(dead_letter_queue(queue), [parked])

@@ -10,7 +10,8 @@ from azure.data.tables import EdmType, EntityProperty
 
 from bench.kill_trials import watermark_violations
 from bench.process_stack import OPTIN_QUEUE
-from devhost.local_queue import LocalQueuePublisher, LocalQueueStore, QueueOptions
+from devhost.local_publisher import LocalQueuePublisher
+from devhost.local_queue import LocalQueueStore, QueueOptions
 from shared.adapters.servicebus.message_codec import encode
 from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.services.ports import ReceivedMessage

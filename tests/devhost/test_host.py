@@ -59,7 +59,7 @@ class TestAppPublisher:
     def test_the_app_publishes_to_the_hosts_queues_while_the_host_runs(
         self, make_host: MakeHost, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        from devhost.local_queue import LocalQueuePublisher
+        from devhost.local_publisher import LocalQueuePublisher
         from shared import bootstrap
         from shared.domain.commands import ApplyOptInBatch, BatchRef
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devhost.local_publisher import LocalQueuePublisher
 from devhost.local_queue import (
     MAX_DELIVERY_COUNT_EXCEEDED,
-    LocalQueuePublisher,
     LocalQueueStore,
     QueueOptions,
 )

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from devhost.local_publisher import LocalQueuePublisher
 from devhost.local_queue import (
     DB_FILE,
     LOCK_EXPIRED,
     MAX_DELIVERY_COUNT_EXCEEDED,
-    LocalQueuePublisher,
     LocalQueueStore,
     QueueOptions,
     SessionLock,
