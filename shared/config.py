@@ -52,7 +52,8 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "ServiceBusConnection__fullyQualifiedNamespace": (
         False,
-        "Service Bus namespace (managed identity)",
+        "Service Bus namespace for the trigger's identity-based connection (the app's own "
+        "publishing needs ServiceBusConnection until identity support lands)",
     ),
     "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
     "SYNC_TIMER_SCHEDULE": (True, "NCRONTAB schedule of the sync timer, e.g. 0 */1 * * * *"),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
+from enum import IntEnum
 
 
 class OptInType(IntEnum):
@@ -56,12 +56,6 @@ class SyncStatus(IntEnum):
     NONE = 100000000
     ADDED_TO_QUEUE = 100000001
     IN_PROGRESS = 100000002
-
-
-class Region(StrEnum):
-    EUROPE = "r1"
-    NORTH_AMERICA = "r2"
-    ASIA_PACIFIC = "r3"
 
 
 @dataclass(frozen=True, slots=True)

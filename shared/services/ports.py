@@ -194,10 +194,6 @@ class RunState:
     counters: Mapping[str, int]
     etag: str
 
-    @property
-    def outstanding_batches(self) -> int:
-        return self.batches_published - self.batches_applied
-
 
 @dataclass(frozen=True, slots=True)
 class RunUpdate:

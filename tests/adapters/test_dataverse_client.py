@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from typing import Any
 
 import pytest
 import requests
 
 from emulators.cluster import EmulatorCluster
+from shared.adapters.dataverse import odata
 from shared.adapters.dataverse.client import BulkUpdate, DataverseClient
 from shared.adapters.http.policy import RetryPolicy
 from shared.config import DataverseSettings, HttpSettings
@@ -47,34 +49,63 @@ def _seed(cluster: EmulatorCluster, contacts: list[dict[str, object]]) -> None:
     admin(cluster, "dataverse", "POST", "seed", {"tables": {"contacts": contacts}})
 
 
+Lookup = Callable[[DataverseClient, Sequence[str]], list[dict[str, Any]]]
+
+
+def _by_batch(client: DataverseClient, emails: Sequence[str]) -> list[dict[str, Any]]:
+    """The lookup ``DataverseCrmRecords`` makes: ``In`` queries chunked for the ``$batch`` URL
+    budget, all read in one ``$batch``."""
+    queries = client.where_in_queries("contacts", "emailaddress1", emails, select=["emailaddress1"])
+    return [row for rows in client.iter_read_batch(queries) for row in rows]
+
+
+def _by_get(client: DataverseClient, emails: Sequence[str]) -> list[dict[str, Any]]:
+    """The same ``In`` queries chunked for the plain-GET URL limit and sent one GET each."""
+    queries = client.where_in_queries(
+        "contacts",
+        "emailaddress1",
+        emails,
+        select=["emailaddress1"],
+        max_url_chars=odata.MAX_URL_CHARS,
+    )
+    return [
+        row
+        for q in queries
+        for row in client.iter_rows(
+            q.entity_set, select=q.select, filter=q.filter, aliases=q.aliases
+        )
+    ]
+
+
+@pytest.fixture(params=[_by_batch, _by_get], ids=["batch", "get"])
+def lookup(request: pytest.FixtureRequest) -> Lookup:
+    """Both ways the ``In`` queries reach the service: escaping and chunking must hold in each."""
+    fn: Lookup = request.param
+    return fn
+
+
 def test_crafted_addresses_match_exactly_the_records_with_that_address(
-    cluster: EmulatorCluster, client: DataverseClient
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
 ) -> None:
     # Near misses that a broken escape or encoding would match instead (or as well).
     decoys = ["o'brien@example.co", "first tag@example.com", "a@example.com", "hash@example.com"]
     rows = [_contact(email) for email in CRAFTED + decoys]
     _seed(cluster, rows)
     for email in CRAFTED:
-        found = list(
-            client.rows_where_in("contacts", "emailaddress1", [email], select=["emailaddress1"])
-        )
+        found = lookup(client, [email])
         assert [row["emailaddress1"] for row in found] == [email]
 
 
 def test_lookup_is_case_insensitive_and_finds_every_record_with_the_address(
-    cluster: EmulatorCluster, client: DataverseClient
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
 ) -> None:
     _seed(cluster, [_contact("Mixed.Case@Example.com"), _contact("mixed.case@example.com")])
-    found = list(
-        client.rows_where_in(
-            "contacts", "emailaddress1", ["MIXED.case@example.COM"], select=["emailaddress1"]
-        )
-    )
+    found = lookup(client, ["MIXED.case@example.COM"])
     assert len(found) == 2
 
 
 def test_a_300_character_address_is_rejected_by_the_matching_rules_and_matches_nothing(
-    cluster: EmulatorCluster, client: DataverseClient
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
 ) -> None:
     long_address = ("x" * 60) + "@" + ("d" * 230) + ".com"
     assert len(long_address) > 290
@@ -82,35 +113,42 @@ def test_a_300_character_address_is_rejected_by_the_matching_rules_and_matches_n
     assert isinstance(rejected, InvalidEmail)
     assert rejected.reason == "longer than 254 characters"
     _seed(cluster, [_contact(("x" * 60) + "@example.com")])
-    found = client.rows_where_in(
-        "contacts", "emailaddress1", [long_address], select=["emailaddress1"]
-    )
-    assert list(found) == []
+    assert lookup(client, [long_address]) == []
 
 
 def test_an_address_too_long_for_any_query_is_rejected_before_sending(
-    client: DataverseClient,
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
 ) -> None:
+    before = admin(cluster, "dataverse", "GET", "stats")["requests"]
+    # Longer than a $batch part's URL budget, so too long for either way of sending it.
+    too_long = "a" * (odata.MAX_BATCH_URL_CHARS + 1)
     with pytest.raises(ValueError, match="too long"):
-        list(
-            client.rows_where_in(
-                "contacts", "emailaddress1", ["a" * 40_000], select=["emailaddress1"]
-            )
-        )
+        lookup(client, [too_long])
+    assert admin(cluster, "dataverse", "GET", "stats")["requests"] == before
 
 
 def test_large_lookups_are_chunked_and_paged(
-    cluster: EmulatorCluster, client: DataverseClient
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
 ) -> None:
     emails = [f"user{i}@example.com" for i in range(1200)]
     _seed(cluster, [_contact(email) for email in emails])
-    found = list(
-        client.rows_where_in("contacts", "emailaddress1", emails, select=["emailaddress1"])
-    )
+    found = lookup(client, emails)
     assert sorted(row["emailaddress1"] for row in found) == sorted(emails)
     pages = list(client.iter_rows("contacts", select=["emailaddress1"], page_size=100))
     assert len(pages) == 1200
     assert len({row["contactid"] for row in pages}) == 1200
+
+
+def test_long_lookup_values_are_chunked_to_keep_every_url_under_the_limit(
+    cluster: EmulatorCluster, client: DataverseClient, lookup: Lookup
+) -> None:
+    # 250 values (the most per In list) of ~300 encoded characters make ~75,000: over both the
+    # GET and the $batch part URL limits, so only chunking by URL length gets them through.
+    real = [f"real{i}@example.com" for i in range(3)]
+    _seed(cluster, [_contact(email) for email in real])
+    unmatched = [f"{i:03d}{'x' * 270}@example.com" for i in range(250)]
+    found = lookup(client, unmatched + real)
+    assert sorted(row["emailaddress1"] for row in found) == real
 
 
 @pytest.mark.exact_requests
@@ -119,12 +157,7 @@ def test_update_multiple_writes_every_row(
 ) -> None:
     rows = [_contact(f"u{i}@example.com") for i in range(1500)]
     _seed(cluster, rows)
-    client.update_multiple(
-        "contacts",
-        "contact",
-        "contactid",
-        [{"contactid": row["contactid"], "donotbulkemail": True} for row in rows],
-    )
+    client.update_multiple_tables([_bulk(rows)])
     updated = list(
         client.iter_rows("contacts", select=["donotbulkemail"], filter="donotbulkemail eq true")
     )
@@ -139,12 +172,7 @@ def test_update_multiple_falls_back_to_batch_when_the_table_does_not_support_it(
     rows = [_contact(f"b{i}@example.com") for i in range(20)]
     _seed(cluster, rows)
     admin(cluster, "dataverse", "POST", "config", {"bulk_unsupported_tables": ["contact"]})
-    client.update_multiple(
-        "contacts",
-        "contact",
-        "contactid",
-        [{"contactid": row["contactid"], "donotbulkemail": True} for row in rows],
-    )
+    client.update_multiple_tables([_bulk(rows)])
     updated = list(
         client.iter_rows("contacts", select=["donotbulkemail"], filter="donotbulkemail eq true")
     )
@@ -178,15 +206,17 @@ def test_survives_throttling_and_connection_resets(
     emails = [str(row["emailaddress1"]) for row in rows]
     for start in range(0, 300, 10):
         chunk = emails[start : start + 10]
-        found = list(
-            client.rows_where_in("contacts", "emailaddress1", chunk, select=["emailaddress1"])
-        )
+        found = _by_batch(client, chunk)
         assert sorted(r["emailaddress1"] for r in found) == sorted(chunk)
-        client.update_multiple(
-            "contacts",
-            "contact",
-            "contactid",
-            [{"contactid": r["contactid"], "lastname": "Changed"} for r in found],
+        client.update_multiple_tables(
+            [
+                BulkUpdate(
+                    "contacts",
+                    "contact",
+                    "contactid",
+                    [{"contactid": r["contactid"], "lastname": "Changed"} for r in found],
+                )
+            ]
         )
     changed = list(
         client.iter_rows("contacts", select=["lastname"], filter="lastname eq 'Changed'")

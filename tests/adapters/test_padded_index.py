@@ -61,7 +61,7 @@ def spy(
 ) -> SpyClient:
     client = SpyClient(dataverse_settings, http, app_token, policy=fast_policy)
     client.filters = []
-    client.who_am_i()
+    app_token()  # the token is cached before the tests count requests
     return client
 
 

@@ -23,7 +23,6 @@ from shared.adapters.servicebus import message_codec as codec
 from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.adapters.servicebus.publisher import (
     ServiceBusBatchPublisher,
-    publisher_for,
     servicebus_error,
 )
 from shared.config import QueueSettings
@@ -289,14 +288,6 @@ def test_missing_connection_settings_are_a_config_error() -> None:
         ServiceBusBatchPublisher.from_settings(QueueSettings())
     with pytest.raises(ConfigError):  # a namespace alone needs an identity to go with it
         ServiceBusBatchPublisher.from_settings(QueueSettings(namespace="x.servicebus.windows.net"))
-
-
-def test_one_publisher_and_client_per_process_and_connection() -> None:
-    settings = QueueSettings(connection_string=CONNECTION)
-    first = publisher_for(settings)
-    assert publisher_for(QueueSettings(connection_string=CONNECTION)) is first
-    other = publisher_for(QueueSettings(connection_string=CONNECTION.replace("send", "other")))
-    assert other is not first
 
 
 # --- the BatchPublisher port: commands in, encoded by the codec ----------------------------------

@@ -34,7 +34,7 @@ def test_a_started_run_is_publishing_with_its_window(store: SyncStateStore) -> N
     assert store.get_run(KEY, "r-1") == run
     assert (run.status, run.since, run.until, run.dry_run) == (
         RunStatus.PUBLISHING, SINCE, UNTIL, True)
-    assert (run.batches_published, run.batches_applied, run.outstanding_batches) == (0, 0, 0)
+    assert (run.batches_published, run.batches_applied) == (0, 0)
     assert run.started_at.tzinfo == UTC and run.completed_at is None and run.counters == {}
     assert store.get_run(KEY, "r-2") is None
 
@@ -59,13 +59,14 @@ def test_a_run_completes_when_its_last_batch_is_applied(store: SyncStateStore) -
 
     assert first.applied_now and not first.completed_now
     assert update.run.status is RunStatus.APPLYING and not update.completed_now
-    assert update.run.outstanding_batches == 2
+    assert update.run.batches_published - update.run.batches_applied == 2  # 3 out, 1 applied
     assert second.applied_now and not second.completed_now
     assert last.applied_now and last.completed_now
     final = store.get_run(KEY, run_id)
     assert final == last.run
     assert final is not None and final.status is RunStatus.COMPLETED
-    assert final.completed_at is not None and final.outstanding_batches == 0
+    assert final.completed_at is not None
+    assert final.batches_published - final.batches_applied == 0
     assert final.counters == {"changed": 10, "read": 250, "skipped_malformed": 1}
 
 

@@ -16,7 +16,6 @@ from typing import Any
 import requests
 
 from shared.adapters.dataverse import odata
-from shared.adapters.dataverse.batch_format import BatchOperation, BatchPartResult
 from shared.adapters.dataverse.bulk import BulkUpdate, BulkWriter
 from shared.adapters.dataverse.reads import MAX_PAGE_SIZE, BatchReader, Query
 from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
@@ -80,9 +79,6 @@ class DataverseClient:
         )
 
     # --- reads ---------------------------------------------------------------------------------
-    def who_am_i(self) -> dict[str, Any]:
-        return dict(self._send("GET", "WhoAmI", "WhoAmI").json())
-
     def iter_rows(
         self,
         entity_set: str,
@@ -107,25 +103,6 @@ class DataverseClient:
             yield from body.get("value", [])
             url = body.get("@odata.nextLink") or ""
 
-    def rows_where_in(
-        self,
-        entity_set: str,
-        column: str,
-        values: Sequence[str],
-        *,
-        select: Sequence[str],
-    ) -> Iterator[dict[str, Any]]:
-        """Rows whose ``column`` equals one of ``values`` (case-insensitive, as Dataverse compares).
-
-        Values are chunked so every request URL stays under the service's limit.
-        """
-        for query in self.where_in_queries(
-            entity_set, column, values, select=select, max_url_chars=odata.MAX_URL_CHARS
-        ):
-            yield from self.iter_rows(
-                entity_set, select=query.select, filter=query.filter, aliases=query.aliases
-            )
-
     def where_in_queries(
         self,
         entity_set: str,
@@ -136,7 +113,7 @@ class DataverseClient:
         max_url_chars: int = odata.MAX_BATCH_URL_CHARS,
     ) -> list[Query]:
         """``In`` queries over chunks of ``values``, each URL within ``max_url_chars`` (by default
-        the budget inside a ``$batch``, for ``read_batch``)."""
+        the budget inside a ``$batch``, for ``iter_read_batch``)."""
         expression, _ = odata.in_filter(column, [])
         fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
         fixed += len(odata.encode_value(odata.string_literal(column)))
@@ -148,22 +125,16 @@ class DataverseClient:
             queries.append(Query(entity_set, select, expression, aliases))
         return queries
 
-    def read_batch(
+    def iter_read_batch(
         self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
-    ) -> list[list[dict[str, Any]]]:
-        """Every query's rows, the first page of each from one ``$batch`` request.
+    ) -> Iterator[Iterator[dict[str, Any]]]:
+        """Every query's rows, the first page of each from one ``$batch`` request (``BatchReader``).
 
+        Each query's rows come as an iterator; consume them before asking for the next query's.
         A part that pages is followed through ``@odata.nextLink`` with plain GETs. A 404 from an
         entity set in ``absent_ok`` (a table the environment may not have, e.g. ``leads`` without
         Dynamics 365 Sales) reads as no rows; any other failed part raises its error.
         """
-        return [list(rows) for rows in self.iter_read_batch(queries, absent_ok=absent_ok)]
-
-    def iter_read_batch(
-        self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
-    ) -> Iterator[Iterator[dict[str, Any]]]:
-        """``read_batch`` query by query, each query's rows as an iterator (``BatchReader``).
-        Consume each query's rows before asking for the next query's."""
         return self._reads.iter_read_batch(queries, absent_ok=absent_ok)
 
     # --- single writes -------------------------------------------------------------------------
@@ -191,25 +162,9 @@ class DataverseClient:
         )
 
     # --- bulk ----------------------------------------------------------------------------------
-    def update_multiple(
-        self,
-        entity_set: str,
-        logical_name: str,
-        primary_key: str,
-        rows: Sequence[Mapping[str, Any]],
-    ) -> None:
-        """Update rows (each carries its primary key) with ``UpdateMultiple``, or ``$batch``."""
-        self._bulk.update_multiple(entity_set, logical_name, primary_key, rows)
-
     def update_multiple_tables(self, updates: Sequence[BulkUpdate]) -> None:
         """Several tables' ``UpdateMultiple`` calls as one ``$batch`` request (``BulkWriter``)."""
         self._bulk.update_multiple_tables(updates)
-
-    def execute_batch(
-        self, change_sets: Sequence[Sequence[BatchOperation]]
-    ) -> list[BatchPartResult]:
-        """Run atomic change sets in one ``$batch``; raises the first failed operation's error."""
-        return self._bulk.execute_batch(change_sets)
 
 
 def _id_from_entity_header(response: requests.Response) -> str:

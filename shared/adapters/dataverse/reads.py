@@ -18,7 +18,7 @@ MAX_PAGE_SIZE = 5000
 
 @dataclass(frozen=True, slots=True)
 class Query:
-    """One collection read, as sent inside a ``$batch`` by ``DataverseClient.read_batch``."""
+    """One collection read, as sent inside a ``$batch`` by ``DataverseClient.iter_read_batch``."""
 
     entity_set: str
     select: Sequence[str]
@@ -46,7 +46,7 @@ class BatchReader:
     def iter_read_batch(
         self, queries: Sequence[Query], *, absent_ok: Collection[str] = ()
     ) -> Iterator[Iterator[dict[str, Any]]]:
-        """``read_batch`` query by query, each query's rows as an iterator.
+        """Every query's rows from ``$batch`` requests, query by query, each as an iterator.
 
         A part is parsed when its rows are asked for, and its further pages are fetched as the
         rows before them are consumed, so a caller that converts and drops rows holds one page

@@ -78,9 +78,6 @@ class CallStats:
     retries: int = 0
     throttled: int = 0
 
-    def snapshot(self) -> dict[str, int]:
-        return {"requests": self.requests, "retries": self.retries, "throttled": self.throttled}
-
 
 def _request_id(response: requests.Response) -> str | None:
     for name in REQUEST_ID_HEADERS:

@@ -1,4 +1,4 @@
-"""Entra ID tokens through MSAL: client credentials for the app, on-behalf-of for CRM users.
+"""Entra ID tokens through MSAL: client credentials for the app.
 
 One ``ConfidentialClientApplication`` per process keeps MSAL's token cache warm
 (``acquire_token_for_client`` checks the cache first). MSAL error dicts become ``AuthFailed``.
@@ -54,15 +54,6 @@ class EntraTokenProvider:
         with self._lock:
             result = self._call(lambda: self._app.acquire_token_for_client(scopes=[scope]))
         return _token_or_raise(result, "acquire token for client")
-
-    def user_token(self, user_assertion: str, scope: str) -> str:
-        """A token that acts as the CRM user whose token for our API is ``user_assertion``."""
-        result = self._call(
-            lambda: self._app.acquire_token_on_behalf_of(
-                user_assertion=user_assertion, scopes=[scope]
-            )
-        )
-        return _token_or_raise(result, "acquire token on behalf of user")
 
     @staticmethod
     def _call(acquire: Any) -> dict[str, Any]:

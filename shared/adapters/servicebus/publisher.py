@@ -1,8 +1,9 @@
 """``BatchPublisher`` on Azure Service Bus (``azure-servicebus`` SDK).
 
-- One ``ServiceBusClient`` per process and connection (``publisher_for``), one sender per queue,
-  reused across invocations, as the Functions guidance asks; a sender that failed is closed and
-  re-created on the next publish, because its AMQP link may be dead.
+- One ``ServiceBusClient`` per process (the composition root, ``bootstrap``, builds one publisher
+  per process), one sender per queue, reused across invocations, as the Functions guidance asks;
+  a sender that failed is closed and re-created on the next publish, because its AMQP link may be
+  dead.
 - Messages go out in as few sends as fit: ``create_message_batch`` knows the queue's real size
   limit (256 KiB on Standard, more on Premium) and ``MessageSizeExceededError`` closes a batch.
   All batches are planned before the first send, so a message that can never fit fails the call
@@ -188,23 +189,6 @@ class ServiceBusBatchPublisher:
             except MessageSizeExceededError:
                 raise _too_large(message, batches[-1]) from None
         return batches
-
-
-_publishers: dict[tuple[str | None, str | None, int], ServiceBusBatchPublisher] = {}
-_publishers_lock = threading.Lock()
-
-
-def publisher_for(
-    settings: QueueSettings, *, credential: TokenCredential | None = None
-) -> ServiceBusBatchPublisher:
-    """The process's publisher for these settings (one Service Bus client per process)."""
-    key = (settings.connection_string, settings.namespace, id(credential))
-    with _publishers_lock:
-        if key not in _publishers:
-            _publishers[key] = ServiceBusBatchPublisher.from_settings(
-                settings, credential=credential
-            )
-        return _publishers[key]
 
 
 def servicebus_error(error: AzureError, queue: str) -> IntegrationError:

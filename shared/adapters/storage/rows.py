@@ -118,23 +118,3 @@ class TableRows:
                         pass
                     except AzureError as error:
                         raise table_error(error, "delete_entity") from error
-
-    def create_and_replace(
-        self, created: Mapping[str, Any], replaced: Mapping[str, Any], etag: str
-    ) -> str:
-        """Atomically insert ``created`` and replace ``replaced`` (same partition, ``etag``
-        must match); either both happen or neither. Returns the replaced row's new ETag."""
-        self.ensure_table()
-        operations: Sequence[Any] = [
-            (TransactionOperation.CREATE, created),
-            (
-                TransactionOperation.UPDATE, replaced,
-                {"mode": UpdateMode.REPLACE, "etag": etag,
-                 "match_condition": MatchConditions.IfNotModified},
-            ),
-        ]
-        try:
-            results = self._table.submit_transaction(operations)
-        except AzureError as error:
-            raise table_error(error, "submit_transaction") from error
-        return str(results[1]["etag"])

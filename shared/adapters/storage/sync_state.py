@@ -49,7 +49,6 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableEntity
 
 from shared.adapters.storage import codec
@@ -96,19 +95,6 @@ class TableSyncStateStore(TableRuns):
         table = TableClient.from_connection_string(
             settings.connection_string, table_name, retry_total=3
         )
-        return cls(table, clock=clock)
-
-    @classmethod
-    def from_endpoint(
-        cls,
-        table_endpoint: str,
-        credential: TokenCredential,
-        *,
-        table_name: str = DEFAULT_TABLE,
-        clock: Callable[[], datetime] = _utcnow,
-    ) -> TableSyncStateStore:
-        """The store reached with an identity (e.g. a managed identity's credential)."""
-        table = TableClient(table_endpoint, table_name, credential=credential, retry_total=3)
         return cls(table, clock=clock)
 
     # --- watermark --------------------------------------------------------------------------
