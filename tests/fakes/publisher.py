@@ -7,41 +7,23 @@ Dead letters go where the real publishers put them: ``dead_letter_queue(queue)``
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 
-from shared.adapters.servicebus.message_codec import (
-    OutboundMessage,
-    dead_letter_message,
-    dead_letter_queue,
-    decode,
-    encode,
-    fit_optin_changes,
-)
-from shared.domain.commands import ApplyOptInBatch, OptInChange, QueueCommand
-from shared.services.ports import ReceivedMessage
+from shared.adapters.servicebus.encoding_publisher import EncodingPublisher
+from shared.adapters.servicebus.message_codec import OutboundMessage, dead_letter_queue, decode
+from shared.domain.commands import ApplyOptInBatch, QueueCommand
 
 
-class FakeBatchPublisher:
+class FakeBatchPublisher(EncodingPublisher):
     def __init__(self) -> None:
         self.queues: dict[str, dict[str, OutboundMessage]] = {}
         self.sends = 0  # publish calls, duplicates included
-
-    def fit(
-        self, changes: Iterable[OptInChange], *, max_items: int
-    ) -> Iterator[tuple[OptInChange, ...]]:
-        return fit_optin_changes(changes, max_items=max_items)
 
     def publish(
         self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
     ) -> None:
         self.sends += 1
-        self.send(queue, [encode(command, session_id=session_id) for command in commands])
-
-    def dead_letter(
-        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
-    ) -> None:
-        parked = dead_letter_message(message, reason=reason, description=description)
-        self.send(dead_letter_queue(queue), [parked])
+        super().publish(queue, commands, session_id=session_id)
 
     def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         stored = self.queues.setdefault(queue, {})

@@ -20,7 +20,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from azure.core.credentials import TokenCredential
@@ -35,15 +35,9 @@ from azure.servicebus.exceptions import (
     ServiceBusServerBusyError,
 )
 
-from shared.adapters.servicebus.message_codec import (
-    OutboundMessage,
-    dead_letter_message,
-    dead_letter_queue,
-    encode,
-    fit_optin_changes,
-)
+from shared.adapters.servicebus.encoding_publisher import EncodingPublisher
+from shared.adapters.servicebus.message_codec import OutboundMessage
 from shared.config import QueueSettings
-from shared.domain.commands import OptInChange, QueueCommand
 from shared.errors import (
     AuthFailed,
     BadRequest,
@@ -54,7 +48,6 @@ from shared.errors import (
     System,
     TransientError,
 )
-from shared.services.ports import ReceivedMessage
 
 MAX_MESSAGE_ID_LENGTH = 128  # Service Bus rejects longer ids (and longer session ids)
 # Service Bus asks clients to wait about ten seconds after "server busy".
@@ -81,7 +74,7 @@ class QueueClient(Protocol):
     def close(self) -> None: ...
 
 
-class ServiceBusBatchPublisher:
+class ServiceBusBatchPublisher(EncodingPublisher):
     """``BatchPublisher`` on Service Bus: commands encoded by the message codec, sent in
     size-aware batches."""
 
@@ -110,22 +103,6 @@ class ServiceBusBatchPublisher:
                 "ServiceBusConnection__fullyQualifiedNamespace with a managed identity"
             )
         return cls(client)
-
-    def fit(
-        self, changes: Iterable[OptInChange], *, max_items: int
-    ) -> Iterator[tuple[OptInChange, ...]]:
-        return fit_optin_changes(changes, max_items=max_items)
-
-    def publish(
-        self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None
-    ) -> None:
-        self.send(queue, [encode(command, session_id=session_id) for command in commands])
-
-    def dead_letter(
-        self, queue: str, message: ReceivedMessage, *, reason: str, description: str
-    ) -> None:
-        parked = dead_letter_message(message, reason=reason, description=description)
-        self.send(dead_letter_queue(queue), [parked])
 
     def send(self, queue: str, messages: Sequence[OutboundMessage]) -> None:
         """Send every message or raise; see the module docstring for partial failures.

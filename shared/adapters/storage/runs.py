@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 from azure.data.tables import TableEntity
 
@@ -81,10 +82,7 @@ class TableRuns:
                 if published == run.batches_published:
                     return RunUpdate(self._with_outcomes(key, run_id, entity), completed_now=False)
                 header = headers.header_entity(run, status=run.status, published=published)
-                try:
-                    self._rows.replace(header, run.etag)
-                except PreconditionFailed:
-                    self._back_off(attempt)
+                if not self._replaced(header, run.etag, attempt):
                     continue
                 return RunUpdate(self.get_run(key, run_id) or run, completed_now=False)
             outcomes = self._outcomes(key, run_id)
@@ -99,10 +97,7 @@ class TableRuns:
                     continue
                 return RunUpdate(completed, completed_now=True)
             header = headers.header_entity(run, status=RunStatus.APPLYING, published=published)
-            try:
-                self._rows.replace(header, run.etag)
-            except PreconditionFailed:
-                self._back_off(attempt)
+            if not self._replaced(header, run.etag, attempt):
                 continue
             # A batch applied after the count above saw "publishing" and left the run to us.
             return self._complete_if_all_applied(key, run_id)
@@ -221,6 +216,15 @@ class TableRuns:
 
     def _run_with_outcomes(self, key: SyncKey, run_id: str, operation: str) -> RunState:
         return self._with_outcomes(key, run_id, self._load_header(key, run_id, operation))
+
+    def _replaced(self, header: Mapping[str, Any], etag: str, attempt: int) -> bool:
+        """Write ``header`` if ``etag`` still matches; after a lost race, back off (False)."""
+        try:
+            self._rows.replace(header, etag)
+        except PreconditionFailed:
+            self._back_off(attempt)
+            return False
+        return True
 
     def _back_off(self, attempt: int) -> None:
         self._sleep(min(0.02 * 2**attempt, _MAX_BACK_OFF_S) * random.random())
