@@ -117,9 +117,8 @@ class EmailPlatform(Protocol):
         page_size: int = 1000,
     ) -> Iterator[ContactPage]:
         """Contacts modified at or after ``since``, in pages, from ``marker`` on (None: the
-        start). Paging is by position in the change order, never by offset: a contact changed
-        while the read goes on moves behind the marker and is read again, and no contact is
-        ever skipped."""
+        start). Paging is by position (a seek marker), never by offset, so a contact changed
+        while the read goes on never shifts another one into a page already read."""
 
 
 # --- Sync state: watermarks, checkpoints, runs ----------------------------------------------------

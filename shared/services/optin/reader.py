@@ -1,11 +1,12 @@
 """The opt-in reader: pages dotdigital's modified contacts of one email account into batches.
 
-One run reads the contacts modified since ``since`` (the watermark minus a small overlap) in
-dotdigital's change order, and publishes ``ApplyOptInBatch`` commands, one Service Bus session per
-shard of addresses. Pages are addressed by marker (a position in the change order), never by
-offset: a contact edited while a run reads moves behind the marker and is read again later in
-the same run, and no other contact slides into a page already read, so nothing is skipped
-however many ticks the run spans.
+One run reads the contacts modified since ``since`` (the watermark minus a small overlap) and
+publishes ``ApplyOptInBatch`` commands, one Service Bus session per shard of addresses. Pages are
+addressed by marker (a position in the result's order), never by offset, so no contact can slide
+into a page already read, however many ticks the run spans: a contact edited while the run reads
+is read again later in the run when the order is by change time (as the emulator's is), and by
+the next run otherwise (its change is after this run's ``until``).
+
 Every step is safe to repeat, so a run killed anywhere, or a timer that fires twice, converges:
 
 1. start: save a fresh ``PageCursor`` (``etag=None``: a second instance loses the race and
