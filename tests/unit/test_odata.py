@@ -6,6 +6,8 @@ import json
 from urllib.parse import parse_qsl
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.adapters.dataverse import odata
 
@@ -57,3 +59,9 @@ def test_chunks_respect_count_and_url_budget() -> None:
 def test_a_value_too_long_for_any_url_is_rejected() -> None:
     with pytest.raises(ValueError, match="too long"):
         list(odata.chunk_for_url(["z" * 40_000], fixed_chars=100))
+
+
+@settings(max_examples=500)
+@given(st.text())
+def test_encoded_length_is_the_length_of_the_encoded_value(value: str) -> None:
+    assert odata.encoded_length(value) == len(odata.encode_value(value))

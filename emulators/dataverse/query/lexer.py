@@ -121,16 +121,18 @@ def _string(text: str, start: int) -> Token:
 
 def _bracket(text: str, start: int) -> Token:
     # Only double quotes are tracked, like the service: a single-quoted item holding a quote is
-    # left for the JSON reader to reject.
+    # left for the JSON reader to reject. Jumps from one significant character to the next (an
+    # In list of a thousand addresses is tens of thousands of characters).
     depth = 0
     position = start
     in_string = False
-    while position < len(text):
-        char = text[position]
+    while (match := _BRACKET_SIGNIFICANT.search(text, position)) is not None:
+        char, position = match.group(), match.start()
         if in_string:
             if char == "\\":
-                position += 1
-            elif char == '"':
+                position += 2
+                continue
+            if char == '"':
                 in_string = False
         elif char == '"':
             in_string = True
@@ -143,6 +145,9 @@ def _bracket(text: str, start: int) -> Token:
                 return Token(Kind.BRACKET, raw, start, raw)
         position += 1
     raise QueryError("Found an unbalanced bracket expression.")
+
+
+_BRACKET_SIGNIFICANT = re.compile(r'[\\"\[\]]')
 
 
 def _number(text: str, start: int) -> Token:

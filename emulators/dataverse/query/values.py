@@ -8,6 +8,7 @@ does ``==``/``<``.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
@@ -249,4 +250,13 @@ class _JsonArrayReader:
 
 def parse_json_array(text: str) -> list[Any]:
     """The items of a ``PropertyValues`` array (strings, numbers, booleans or null)."""
+    # The common case, an array of double-quoted strings, through the C decoder: what it
+    # accepts as such, the reader below reads the same way. Anything else (single quotes, raw
+    # control characters, numbers, errors) takes the reader, with the service's messages.
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = None
+    if isinstance(items, list) and all(isinstance(item, str) for item in items):
+        return items
     return _JsonArrayReader(text).read()

@@ -7,7 +7,9 @@ JSON strings (no doubling inside double quotes); every value is percent-encoded,
 
 from __future__ import annotations
 
+import functools
 import json
+import string
 import uuid
 from collections.abc import Iterator, Sequence
 from urllib.parse import quote
@@ -31,9 +33,14 @@ def guid_literal(value: str) -> str:
     return str(uuid.UUID(value))
 
 
+# What ``quote`` leaves as it is: its always-safe characters plus the OData syntax we keep.
+_SAFE_SYNTAX = "'()"
+_READABLE = (string.ascii_letters + string.digits + "_.-~" + _SAFE_SYNTAX).encode()
+
+
 def encode_value(value: str) -> str:
     """Percent-encode a query value; only OData syntax characters stay readable."""
-    return quote(value, safe="'()")
+    return quote(value, safe=_SAFE_SYNTAX)
 
 
 def query_string(params: Sequence[tuple[str, str]]) -> str:
@@ -46,6 +53,21 @@ def in_filter(column: str, values: Sequence[str]) -> tuple[str, list[tuple[str, 
     expression = "Microsoft.Dynamics.CRM.In(PropertyName=@p1,PropertyValues=@p2)"
     values_json = json.dumps(list(values), ensure_ascii=False)
     return expression, [("@p1", string_literal(column)), ("@p2", values_json)]
+
+
+def encoded_length(value: str) -> int:
+    """``len(encode_value(value))`` without building the string: every UTF-8 byte that is not
+    left readable becomes three characters (``%XX``)."""
+    raw = value.encode("utf-8")
+    return len(raw) + 2 * len(raw.translate(None, _READABLE))
+
+
+@functools.lru_cache(maxsize=16_384)
+def _in_value_cost(value: str) -> int:
+    """URL characters one value adds to an ``In`` list: its encoded JSON string plus json.dumps'
+    ", " separator (an upper bound for the last). Cached: a lookup chunks the same addresses for
+    each of its tables."""
+    return encoded_length(json.dumps(value, ensure_ascii=False) + ", ")
 
 
 def chunk_for_url(
@@ -62,8 +84,7 @@ def chunk_for_url(
     chunk: list[str] = []
     used = brackets
     for value in values:
-        # The encoded JSON string plus json.dumps' ", " separator (an upper bound for the last).
-        cost = len(encode_value(json.dumps(value, ensure_ascii=False) + ", "))
+        cost = _in_value_cost(value)
         if cost + brackets > budget:
             raise ValueError("a single lookup value is too long for a Dataverse query URL")
         if chunk and (used + cost > budget or len(chunk) >= max_values):
