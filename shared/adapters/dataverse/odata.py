@@ -7,7 +7,6 @@ JSON strings (no doubling inside double quotes); every value is percent-encoded,
 
 from __future__ import annotations
 
-import functools
 import json
 import string
 import uuid
@@ -62,11 +61,9 @@ def encoded_length(value: str) -> int:
     return len(raw) + 2 * len(raw.translate(None, _READABLE))
 
 
-@functools.lru_cache(maxsize=16_384)
 def _in_value_cost(value: str) -> int:
     """URL characters one value adds to an ``In`` list: its encoded JSON string plus json.dumps'
-    ", " separator (an upper bound for the last). Cached: a lookup chunks the same addresses for
-    each of its tables."""
+    ", " separator (an upper bound for the last)."""
     return encoded_length(json.dumps(value, ensure_ascii=False) + ", ")
 
 
