@@ -111,15 +111,17 @@ class DataverseClient:
         *,
         select: Sequence[str],
         max_url_chars: int = odata.MAX_BATCH_URL_CHARS,
+        costs: dict[str, int] | None = None,
     ) -> list[Query]:
         """``In`` queries over chunks of ``values``, each URL within ``max_url_chars`` (by default
-        the budget inside a ``$batch``, for ``iter_read_batch``)."""
+        the budget inside a ``$batch``, for ``iter_read_batch``). ``costs`` keeps each value's
+        URL length for the next call with the same values (one lookup, several tables)."""
         expression, _ = odata.in_filter(column, [])
         fixed = len(self._url(entity_set)) + len(",".join(select)) + len(expression) + 64
         fixed += len(odata.encode_value(odata.string_literal(column)))
         queries = []
         for chunk in odata.chunk_for_url(
-            sorted(set(values)), fixed_chars=fixed, max_url_chars=max_url_chars
+            sorted(set(values)), fixed_chars=fixed, max_url_chars=max_url_chars, costs=costs
         ):
             expression, aliases = odata.in_filter(column, chunk)
             queries.append(Query(entity_set, select, expression, aliases))

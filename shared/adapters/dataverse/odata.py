@@ -69,19 +69,23 @@ def _in_value_cost(value: str) -> int:
 
 def chunk_for_url(
     values: Sequence[str], *, fixed_chars: int, max_values: int = MAX_IN_VALUES,
-    max_url_chars: int = MAX_URL_CHARS,
+    max_url_chars: int = MAX_URL_CHARS, costs: dict[str, int] | None = None,
 ) -> Iterator[list[str]]:
     """Split ``values`` so each ``In`` list fits the URL budget after encoding.
 
-    ``fixed_chars`` is the length of everything else in the URL. A single value that cannot fit
+    ``fixed_chars`` is the length of everything else in the URL; ``costs`` remembers each value's
+    encoded length for a caller that chunks the same values again. A single value that cannot fit
     on its own raises ``ValueError`` rather than producing a request the service would refuse.
     """
     budget = max_url_chars - fixed_chars
     brackets = len(encode_value("[]"))
     chunk: list[str] = []
     used = brackets
+    known = {} if costs is None else costs
     for value in values:
-        cost = _in_value_cost(value)
+        cost = known.get(value)
+        if cost is None:
+            cost = known[value] = _in_value_cost(value)
         if cost + brackets > budget:
             raise ValueError("a single lookup value is too long for a Dataverse query URL")
         if chunk and (used + cost > budget or len(chunk) >= max_values):

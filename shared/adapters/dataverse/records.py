@@ -103,10 +103,11 @@ class DataverseCrmRecords:
             else self._padded.stored_forms(keys, [table.logical_name for table in self._tables])
         )
         plan: list[tuple[CrmTable, Query]] = []
+        costs: dict[str, int] = {}  # every table asks for the same addresses: measure them once
         for table in self._tables:
             values = sorted(keys | stored.get(table.logical_name, set()))
             for query in self._client.where_in_queries(
-                table.entity_set, EMAIL_COLUMN, values, select=table.select
+                table.entity_set, EMAIL_COLUMN, values, select=table.select, costs=costs
             ):
                 plan.append((table, query))
         refresh_from = len(plan)
