@@ -12,6 +12,7 @@ import pytest
 
 from devhost.cli import main
 from devhost.local_queue import LocalQueueStore
+from shared.adapters.servicebus.message_codec import OutboundMessage
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -115,3 +116,21 @@ def test_run_stops_cleanly_on_sigterm(tmp_path: Path) -> None:
     assert json.loads(out)["failures"] == 0
     assert "dev host stopped" in err
 
+
+
+def test_dlq_list_shows_the_messages_the_app_moved_aside_with_their_reason(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    queues = tmp_path / "queues"
+    parked = OutboundMessage("m-7", b"{}", application_properties={
+        "DeadLetterReason": "BadRequest", "DeadLetterErrorDescription": "refused",
+        "DeliveryCount": 1, "SessionId": "optin-3",
+    })
+    LocalQueueStore(queues).send("batches-deadletter", [parked])
+    assert main(["dlq", "list", "batches", "--queue-dir", str(queues)]) == 0
+    (line,) = capsys.readouterr().out.splitlines()
+    letter = json.loads(line)
+    assert (letter["queue"], letter["message_id"], letter["session_id"],
+            letter["delivery_count"], letter["dead_letter_reason"],
+            letter["dead_letter_error_description"]) == (
+        "batches-deadletter", "m-7", "optin-3", 1, "BadRequest", "refused")
