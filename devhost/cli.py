@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from devhost.host import DEFAULT_QUEUE_DIR, DevHost, HostOptions
+from devhost.local_publisher import parked_dead_letters
 from devhost.local_queue import LocalQueueStore, QueueOptions
 from devhost.local_settings import load_local_settings
 from shared.adapters.servicebus.message_codec import dead_letter_queue
@@ -116,23 +117,19 @@ def _dead_letters(args: argparse.Namespace) -> int:
         return 0
     # The broker's dead letters, then those the app moved aside itself (its "-deadletter" queue:
     # Service Bus gives a Python function no handle to dead-letter the message it holds).
-    parked_queue = dead_letter_queue(args.queue)
     letters = [(args.queue, letter) for letter in store.dead_letters(args.queue)]
-    letters += [(parked_queue, letter) for letter in store.peek(parked_queue)]
+    letters += [(dead_letter_queue(args.queue), letter)
+                for letter in parked_dead_letters(store, args.queue)]
     for queue, letter in letters:
-        properties = dict(letter.application_properties)
         print(json.dumps({
             "queue": queue,
             "message_id": letter.message_id,
-            "session_id": letter.session_id or properties.get("SessionId"),
+            "session_id": letter.session_id,
             "sequence_number": letter.sequence_number,
             "enqueued_time_utc": datetime.fromtimestamp(letter.enqueued_at, UTC).isoformat(),
-            "delivery_count": letter.delivery_count if queue == args.queue
-            else properties.get("DeliveryCount"),
-            "dead_letter_reason": letter.dead_letter_reason
-            or properties.get("DeadLetterReason"),
-            "dead_letter_error_description": letter.dead_letter_description
-            or properties.get("DeadLetterErrorDescription"),
+            "delivery_count": letter.delivery_count,
+            "dead_letter_reason": letter.dead_letter_reason,
+            "dead_letter_error_description": letter.dead_letter_description,
             "application_properties": letter.application_properties,
             "body_bytes": len(letter.body),
         }))

@@ -28,7 +28,7 @@ import os
 import tempfile
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -39,6 +39,7 @@ from devhost.app_index import load_function_app
 from devhost.host import DevHost, HostOptions
 from devhost.host_config import HostConfig, load_host_config
 from devhost.invocation import Outcome
+from devhost.local_publisher import parked_dead_letters
 from devhost.local_queue import QueueOptions, StoredMessage
 from devhost.local_settings import parse_local_settings
 from devtools.azurite import AzuriteHandle, start_azurite
@@ -47,7 +48,6 @@ from emulators.cluster import EmulatorCluster
 from emulators.datagen import generate_dataset, secrets_for
 from shared import bootstrap
 from shared.adapters.dataverse.settings_tables import schedule_from_row
-from shared.adapters.servicebus.message_codec import dead_letter_queue
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import load_settings
@@ -337,22 +337,8 @@ class LocalStack:
         return [*self.host.dead_letters(self.optin_queue), *self.parked_dead_letters()]
 
     def parked_dead_letters(self) -> list[StoredMessage]:
-        """What the app moved to the opt-in queue's ``-deadletter`` queue, read as the broker's
-        dead letters read: reason, description, delivery count and session from the
-        properties the app added when it moved them."""
-        parked = []
-        for message in self.host.store.peek(dead_letter_queue(self.optin_queue)):
-            properties = message.application_properties
-            count = properties.get("DeliveryCount")
-            session = properties.get("SessionId")
-            parked.append(replace(
-                message,
-                dead_letter_reason=str(properties.get("DeadLetterReason", "")),
-                dead_letter_description=str(properties.get("DeadLetterErrorDescription", "")),
-                delivery_count=count if isinstance(count, int) else message.delivery_count,
-                session_id=session if isinstance(session, str) else message.session_id,
-            ))
-        return parked
+        """What the app moved to the opt-in queue's ``-deadletter`` queue, with its reasons."""
+        return parked_dead_letters(self.host.store, self.optin_queue)
 
     def seconds(self) -> float:
         return time.monotonic() - self.started_at
