@@ -24,6 +24,7 @@ from pathlib import Path
 
 from devtools.local_stack import ROOT, TIMER, LocalStack, StackError
 from devtools.run_report import build_report, format_report
+from shared.errors import ConfigError
 
 logger = logging.getLogger("run")
 
@@ -51,6 +52,17 @@ def main(argv: list[str] | None = None) -> int:
     if queue_dir.exists():
         for path in sorted(queue_dir.iterdir()):
             path.unlink()
+    try:
+        return _run(args, run_dir)
+    except ConfigError as error:
+        # Most often a local.settings.json made before a release added a setting.
+        print(f"error: {error}\n(local.settings.json lacks what local.settings.sample.json "
+              "has: add the missing setting, or delete the file to get a fresh copy)",
+              file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace, run_dir: Path) -> int:
     with LocalStack(
         contacts=args.contacts, email_accounts=args.accounts, settings_file=ROOT / args.settings,
         run_dir=run_dir, emulator_dir=ROOT / ".emulators", timers=not args.once,

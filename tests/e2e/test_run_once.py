@@ -34,3 +34,20 @@ def test_run_once_reports_every_account_and_exits_zero(
     assert all(a["email_account_id"] and a["error"] is None for a in connectivity["accounts"])
     out = capsys.readouterr().out
     assert "Brand 1" in out and "TOTAL" in out and "result: OK" in out
+
+
+def test_a_settings_file_missing_a_required_setting_exits_2_with_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # A local.settings.json copied before a release added a required setting.
+    sample = json.loads(Path("local.settings.sample.json").read_text())
+    del sample["Values"]["RETENTION_TIMER_SCHEDULE"]
+    old = tmp_path / "old.settings.json"
+    old.write_text(json.dumps(sample))
+    code = run_local.main(["--once", "--settings", str(old), "--contacts", "50",
+                           "--run-dir", str(tmp_path / "run")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "missing app setting RETENTION_TIMER_SCHEDULE" in err
+    assert "local.settings.sample.json" in err
+    assert not (tmp_path / "run" / "report.json").exists()
