@@ -1,7 +1,9 @@
 """Entra ID tokens through MSAL: client credentials for the app.
 
 One ``ConfidentialClientApplication`` per process keeps MSAL's token cache warm
-(``acquire_token_for_client`` checks the cache first). MSAL error dicts become ``AuthFailed``.
+(``acquire_token_for_client`` checks the cache first). MSAL error dicts become ``AuthFailed``
+(a wrong secret, a missing consent: permanent), except the token endpoint's own throttling and
+outages, which become ``TransientError`` so the work is retried rather than dead-lettered.
 """
 
 from __future__ import annotations
@@ -63,9 +65,17 @@ class EntraTokenProvider:
             raise TransientError(
                 System.ENTRA, f"token endpoint unreachable: {type(exc).__name__}"
             ) from exc
+        except msal.exceptions.MsalServiceError as exc:  # a 5xx from the token endpoint
+            raise TransientError(
+                System.ENTRA, f"token endpoint failed: {str(exc).splitlines()[0][:200]}"
+            ) from exc
         except ValueError as exc:  # MSAL raises ValueError for an unreachable/invalid authority
             raise AuthFailed(System.ENTRA, f"invalid authority: {exc}") from exc
         return dict(result or {})
+
+
+# OAuth's codes for "try again later" (RFC 6749 §5.2 and Entra's throttling, AADSTS90055).
+_TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
 
 
 def _token_or_raise(result: dict[str, Any], operation: str) -> str:
@@ -73,7 +83,8 @@ def _token_or_raise(result: dict[str, Any], operation: str) -> str:
     if isinstance(token, str) and token:
         return token
     description = str(result.get("error_description") or "no token returned").splitlines()[0]
-    raise AuthFailed(
+    error = TransientError if result.get("error") in _TRANSIENT_ERRORS else AuthFailed
+    raise error(
         System.ENTRA,
         description[:300],
         operation=operation,
