@@ -7,11 +7,14 @@ message ids, application properties) is the message codec's business
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
-# Batch numbers are written with seven digits in the state store's row keys.
+# Batch numbers are written with seven digits in the state store's row keys; ids are parts of
+# its keys, which allow letters, digits and a few separators only.
 MAX_BATCH_NUMBER = 9_999_999
-MAX_ID_LENGTH = 100
+ACCOUNT_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,11 +36,14 @@ class BatchRef:
     dry_run: bool = False
 
     def __post_init__(self) -> None:
-        for name, value in (("account", self.account), ("run_id", self.run_id)):
-            if not isinstance(value, str) or not value.strip() or len(value) > MAX_ID_LENGTH:
-                raise ValueError(
-                    f"{name} must be a non-empty string of at most {MAX_ID_LENGTH} characters"
-                )
+        # The same rules as the sync state's keys, so a message naming a batch the state store
+        # could never record is refused before anything is written for it.
+        for name, value, pattern, rule in (
+            ("account", self.account, ACCOUNT_ID, "100 letters, digits, '.', '_' or '-'"),
+            ("run_id", self.run_id, RUN_ID, "64 letters, digits, '.', '_', ':' or '-'"),
+        ):
+            if not isinstance(value, str) or not pattern.fullmatch(value):
+                raise ValueError(f"{name} must be a non-empty string of at most {rule}")
         batch = self.batch
         if isinstance(batch, bool) or not isinstance(batch, int):
             raise ValueError(f"batch must be an integer in 0..{MAX_BATCH_NUMBER}")

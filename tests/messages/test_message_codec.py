@@ -190,14 +190,17 @@ def test_undecodable_envelopes(body: bytes, message: str) -> None:
     ({"run_id": ...}, "missing field 'run_id'"),
     ({"run_id": ""}, "'run_id' must be a non-empty string"),
     ({"run_id": 7}, "'run_id' must be a non-empty string"),
-    ({"run_id": "r" * 101}, "run_id must be a non-empty string of at most 100"),
+    ({"run_id": "r" * 65}, "run_id must be a non-empty string of at most 64"),
+    # Ids the state store could not key are refused before anything is written for them.
+    ({"run_id": "run/../x"}, "run_id must be a non-empty string of at most 64 letters"),
+    ({"account": "acct 1#"}, "account must be a non-empty string of at most 100 letters"),
     ({"account": ...}, "missing field 'account'"),
     ({"account": None}, "'account' must be a non-empty string"),
     ({"batch": ...}, "missing field 'batch'"),
     ({"batch": -1}, "'batch' must be a non-negative integer"),
     ({"batch": 1.0}, "'batch' must be a non-negative integer"),
     ({"batch": True}, "'batch' must be a non-negative integer"),
-    ({"batch": 10_000_000}, "'batch' is out of range"),
+    ({"batch": 10_000_000}, r"batch must be an integer in 0\.\.9999999"),
     ({"dry_run": "no"}, "'dry_run' must be true or false"),
     ({"items": ...}, "missing field 'items'"),
     ({"items": {"email": "a@b.c"}}, "'items' must be a list"),
@@ -308,7 +311,8 @@ def test_a_full_size_batch_of_the_readers_cap_fits_one_message() -> None:
     long = [OptInChange(f"{'y' * 120}{i}@example.org", "VerifiedDouble") for i in range(1200)]
     groups = list(codec.fit_optin_changes(long, max_items=1200))
     for number, group in enumerate(groups):
-        encoded = codec.encode(ApplyOptInBatch(BatchRef("a" * 100, "r" * 100, number), group))
+        # The longest ids a batch may carry.
+        encoded = codec.encode(ApplyOptInBatch(BatchRef("a" * 100, "r" * 64, number), group))
         assert len(encoded.body) <= codec.DEFAULT_MAX_BODY_BYTES
     assert sum(map(len, groups)) == 1200
 

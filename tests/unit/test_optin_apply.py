@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Mapping
 
 import pytest
@@ -330,6 +331,20 @@ def test_an_unreadable_message_is_dead_lettered_and_counts_nothing_when_it_names
     run = world.state.get_run(optin_sync_key(ACCOUNT, dry_run=False), RUN)
     assert run is not None and run.batches_applied == 0
     assert world.settings.writes == []
+    assert len(world.publisher.dead_letters(QUEUE)) == 1
+
+
+def test_a_crafted_batch_with_an_unkeyable_run_id_is_dead_lettered_before_crm_is_touched(
+    world: World,
+) -> None:
+    contact = world.crm.add("contact", "a@example.com")
+    body = json.dumps({"schema": "optin-batch", "version": 2, "run_id": "run/../x",
+                       "account": ACCOUNT, "batch": 0,
+                       "items": [{"email": "a@example.com", "opt_in_type": "Double"}]}).encode()
+    result = apply_optin_delivery(received(_batch(0), body=body, properties={}), world.applier)
+    assert result.dead_lettered == "MessageFormatError"
+    assert world.crm.values() == {("contact", contact.row_id): None}
+    assert world.crm.lookups == [] and world.crm.writes == []
     assert len(world.publisher.dead_letters(QUEUE)) == 1
 
 

@@ -40,7 +40,6 @@ from typing import Any
 
 from shared.adapters.servicebus.json_fields import JsonFields
 from shared.domain.commands import (
-    MAX_BATCH_NUMBER,
     ApplyOptInBatch,
     BatchRef,
     OptInChange,
@@ -225,8 +224,6 @@ def _decode_optin(fields: JsonFields) -> ApplyOptInBatch:
     run_id = fields.text("run_id", required=True)
     account = fields.text("account", required=True)
     batch = fields.integer("batch")
-    if batch > MAX_BATCH_NUMBER:
-        raise MessageFormatError(f"{fields.label}: field 'batch' is out of range")
     try:
         ref = BatchRef(account, run_id, batch, fields.flag("dry_run", False))
     except ValueError as error:

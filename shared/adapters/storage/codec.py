@@ -17,13 +17,14 @@ from typing import Any
 
 from azure.data.tables import EdmType, EntityProperty
 
+from shared.domain.commands import ACCOUNT_ID, MAX_BATCH_NUMBER, RUN_ID
 from shared.errors import BadRequest, System
 from shared.services.ports import C, SyncKey
 
 # Table keys may not contain / \ # ? or control characters; we allow far less, so a key can be
 # read back and split unambiguously on "|".
-_KEY_PART = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}")
+_KEY_PART = ACCOUNT_ID  # also the sync type's
+_RUN_ID = RUN_ID
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,62}")
 _SCALARS: tuple[type, ...] = (bool, int, float, str, datetime)
 _INT64_MAX = 2**63 - 1
@@ -48,8 +49,10 @@ def check_run_id(run_id: str) -> str:
 
 
 def check_batch_number(batch: int) -> int:
-    if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch < 10_000_000:
-        raise ValueError(f"invalid batch number {batch!r}: expected an int in 0..9999999")
+    if isinstance(batch, bool) or not isinstance(batch, int) or not 0 <= batch <= MAX_BATCH_NUMBER:
+        raise ValueError(
+            f"invalid batch number {batch!r}: expected an int in 0..{MAX_BATCH_NUMBER}"
+        )
     return batch
 
 

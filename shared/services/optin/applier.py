@@ -79,7 +79,8 @@ def apply_optin_delivery(received: ReceivedMessage, applier: Applier) -> ApplyRe
         unreadable = applier.codec.unreadable(received.application_properties)
         counters = failed_counters(unreadable.items if unreadable else 0)
         if unreadable is not None:
-            _count_as_failed(applier, unreadable.ref, counters, error, permanent=True)
+            _count_as_failed(applier, unreadable.ref, counters, error, permanent=True,
+                             delivery_count=received.delivery_count)
         return _dead_letter(applier, received, None if unreadable is None else unreadable.ref,
                             counters, error)
     ref = command.ref
@@ -93,7 +94,8 @@ def apply_optin_delivery(received: ReceivedMessage, applier: Applier) -> ApplyRe
         if not permanent and received.delivery_count < applier.max_delivery_count:
             raise
         counters = failed_counters(len(command.items))
-        _count_as_failed(applier, ref, counters, error, permanent=permanent)
+        _count_as_failed(applier, ref, counters, error, permanent=permanent,
+                         delivery_count=received.delivery_count)
         if permanent:
             return _dead_letter(applier, received, ref, counters, error)
         raise  # the last delivery: the broker dead-letters it
@@ -137,7 +139,7 @@ def _apply(command: ApplyOptInBatch, crm: CrmRecords) -> dict[str, int]:
 
 def _count_as_failed(
     applier: Applier, ref: BatchRef, counters: dict[str, int], error: Exception, *,
-    permanent: bool,
+    permanent: bool, delivery_count: int,
 ) -> None:
     """Count the batch's items as failed in its run (completing it if it was the last one).
 
@@ -150,7 +152,7 @@ def _count_as_failed(
     try:
         outcome = applier.state.mark_batch_applied(key, ref.run_id, ref.batch, counters)
         # A given-up batch may be the one that completes its run: its schedule is written here.
-        _complete_if_last(applier, ref, outcome, 1)
+        _complete_if_last(applier, ref, outcome, delivery_count)
     except Exception as counting_error:
         logger.exception("could not record batch %d of run %s as failed", ref.batch, ref.run_id)
         if not (permanent and is_permanent(counting_error)):
