@@ -55,6 +55,7 @@ from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import is_due
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
+from shared.services.suppression.reader import suppression_sync_key
 
 logger = logging.getLogger("stack")
 ROOT = Path(__file__).resolve().parents[1]
@@ -185,10 +186,15 @@ class LocalStack:
         exit_stack.callback(bootstrap.reset)
         bootstrap.reset()
         self.optin_queue = values.get("OPTIN_QUEUE_NAME") or "optin-batches"
-        queue_options = QueueOptions(
-            max_delivery_count=int(values.get("OPTIN_MAX_DELIVERY_COUNT") or 10),
-            lock_duration_s=self._lock_duration_s,
-        )
+        self.suppression_queue = values.get("SUPPRESSION_QUEUE_NAME") or "suppression-batches"
+        queue_options = {
+            queue: QueueOptions(
+                max_delivery_count=int(values.get(setting) or 10),
+                lock_duration_s=self._lock_duration_s,
+            )
+            for queue, setting in ((self.optin_queue, "OPTIN_MAX_DELIVERY_COUNT"),
+                                   (self.suppression_queue, "SUPPRESSION_MAX_DELIVERY_COUNT"))
+        }
         self.host = DevHost(
             load_function_app("function_app", app_dir=ROOT),
             settings,
@@ -197,7 +203,7 @@ class LocalStack:
                 timers=self._timers,
                 http=self._http,
                 queues=self._queues,
-                queue_options={self.optin_queue: queue_options},
+                queue_options=queue_options,
             ),
             app_dir=ROOT,
         )
@@ -237,7 +243,7 @@ class LocalStack:
             raise StackError(f"queues not idle after {timeout_s:g}s: {self.counters()}")
 
     def run_until_complete(self, timeout_s: float = 120.0) -> Completion:
-        """Tick the timer until no opt-in schedule is due or running and the queues are idle.
+        """Tick the timer until no schedule is due or running and the queues are idle.
 
         The reader is time-bounded, so a large backlog takes several ticks. A schedule that stays
         due (Sync Now outside its window is *not* due) or never returns to ``None`` within
@@ -252,24 +258,28 @@ class LocalStack:
             if not outcome.succeeded:
                 completion.timer_failures.append(outcome.describe_error())
             self.wait_idle(max(deadline - time.monotonic(), 0.1))
-            unfinished = self.unfinished_optin_schedules()
+            unfinished = self.unfinished_schedules()
             completion.seconds = time.monotonic() - started
             if not unfinished:
                 return completion
             if time.monotonic() >= deadline:
                 raise StackError(
-                    f"opt-in sync not complete after {timeout_s:g}s "
+                    f"sync not complete after {timeout_s:g}s "
                     f"({completion.ticks} ticks): {unfinished}; "
                     f"timer failures: {completion.timer_failures}"
                 )
 
-    def unfinished_optin_schedules(self) -> list[str]:
-        """Opt-in schedules that are due, running, or have a reader run to resume (why, each)."""
+    def unfinished_schedules(self) -> list[str]:
+        """Schedules that are due, running, or have a reader run to resume (why, each)."""
         now = _utcnow()
         dry_run = self.values.get("SYNC_DRY_RUN", "false").strip().lower() in ("true", "1", "yes")
+        keys = {SyncType.CONTACT_OPT_IN: optin_sync_key,
+                SyncType.SUPPRESSION_LISTS: suppression_sync_key}
         found = []
-        for schedule in self.schedules(SyncType.CONTACT_OPT_IN):
-            key = optin_sync_key(schedule.email_account_id, dry_run=dry_run)
+        for schedule in self.schedules():
+            if schedule.sync_type not in keys:
+                continue
+            key = keys[schedule.sync_type](schedule.email_account_id, dry_run=dry_run)
             if schedule.status is not SyncStatus.NONE:
                 found.append(f"{schedule.row_id}: status {schedule.status.name}")
             elif self.state.get_checkpoint(key, PageCursor) is not None:
@@ -332,13 +342,15 @@ class LocalStack:
         return self.host.counters.snapshot()
 
     def dead_letters(self) -> list[StoredMessage]:
-        """The opt-in queue's dead letters, each with its reason: the broker's (every delivery
-        used up), then those the app parked at once (failures no redelivery could heal)."""
-        return [*self.host.dead_letters(self.optin_queue), *self.parked_dead_letters()]
+        """Both queues' dead letters, each with its reason: the broker's (every delivery used
+        up), then those the app parked at once (failures no redelivery could heal)."""
+        return [*self.host.dead_letters(self.optin_queue),
+                *self.host.dead_letters(self.suppression_queue), *self.parked_dead_letters()]
 
     def parked_dead_letters(self) -> list[StoredMessage]:
-        """What the app moved to the opt-in queue's ``-deadletter`` queue, with its reasons."""
-        return parked_dead_letters(self.host.store, self.optin_queue)
+        """What the app moved to the queues' ``-deadletter`` queues, with its reasons."""
+        return [*parked_dead_letters(self.host.store, self.optin_queue),
+                *parked_dead_letters(self.host.store, self.suppression_queue)]
 
     def seconds(self) -> float:
         return time.monotonic() - self.started_at

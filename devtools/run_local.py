@@ -24,6 +24,7 @@ from pathlib import Path
 
 from devtools.local_stack import ROOT, TIMER, LocalStack, StackError
 from devtools.run_report import build_report, format_report
+from shared.domain.model import SyncType
 from shared.errors import ConfigError
 
 logger = logging.getLogger("run")
@@ -82,7 +83,8 @@ def _run(args: argparse.Namespace, run_dir: Path) -> int:
 
 
 def _once(stack: LocalStack, run_dir: Path, timeout_s: float) -> int:
-    stack.request_sync_now()
+    for sync_type in (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS):
+        stack.request_sync_now(sync_type=sync_type)
     completion = None
     try:
         completion = stack.run_until_complete(timeout_s=timeout_s)

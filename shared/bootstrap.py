@@ -19,6 +19,7 @@ from azure.data.tables import TableServiceClient
 from shared.adapters.dataverse.client import DataverseClient
 from shared.adapters.dataverse.records import DataverseCrmRecords
 from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
+from shared.adapters.dataverse.suppressions import DataverseCrmSuppressions
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.identity.entra import EntraTokenProvider
 from shared.adapters.servicebus.message_codec import JsonMessageCodec
@@ -32,11 +33,15 @@ from shared.services.ports import (
     BatchPublisher,
     CrmRecords,
     CrmSettings,
+    CrmSuppressions,
     EmailPlatform,
     MessageCodec,
     RunJournal,
     SyncStateStore,
 )
+from shared.services.suppression.applier import SuppressionApplier
+from shared.services.suppression.reader import SuppressionReader
+from shared.services.sync.cycle import SyncReader
 from shared.services.sync.schedules import ScheduleKeeper
 
 
@@ -45,6 +50,7 @@ class Services:
     settings: Settings
     crm_settings: CrmSettings
     crm_records: CrmRecords
+    crm_suppressions: CrmSuppressions
     email_platform: EmailPlatform
     run_journal: RunJournal
     sync_state: SyncStateStore
@@ -57,6 +63,28 @@ class Services:
             platform=self.email_platform, state=self.sync_state, publisher=self.publisher,
             schedules=ScheduleKeeper(self.crm_settings), queue=self.settings.queues.optin_queue,
             settings=self.settings.sync,
+        )
+
+    def suppression_reader(self) -> SuppressionReader:
+        """The timer side of the SuppressionLists sync, for one invocation."""
+        return SuppressionReader(
+            platform=self.email_platform, crm=self.crm_suppressions,
+            crm_settings=self.crm_settings, state=self.sync_state,
+            publisher=self.publisher, schedules=ScheduleKeeper(self.crm_settings),
+            queue=self.settings.queues.suppression_queue, settings=self.settings.sync,
+        )
+
+    def readers(self) -> list[SyncReader]:
+        """Every sync's timer side, in the order a cycle runs them."""
+        return [self.optin_reader(), self.suppression_reader()]
+
+    def suppression_applier(self) -> SuppressionApplier:
+        """The queue side of the SuppressionLists sync."""
+        return SuppressionApplier(
+            crm=self.crm_suppressions, schedules=ScheduleKeeper(self.crm_settings),
+            state=self.sync_state, publisher=self.publisher, codec=self.codec,
+            queue=self.settings.queues.suppression_queue,
+            max_delivery_count=self.settings.sync.suppression_max_delivery_count,
         )
 
     def optin_applier(self) -> Applier:
@@ -88,6 +116,7 @@ def build_services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),
         crm_records=DataverseCrmRecords(dataverse),
+        crm_suppressions=DataverseCrmSuppressions(dataverse),
         email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
         run_journal=TableRunJournal(tables),
         sync_state=TableSyncStateStore.from_settings(settings.state),

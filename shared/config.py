@@ -56,6 +56,9 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "publishing needs ServiceBusConnection until identity support lands)",
     ),
     "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
+    "SUPPRESSION_QUEUE_NAME": (
+        False, "Queue of suppression batches (default suppression-batches)",
+    ),
     "SYNC_TIMER_SCHEDULE": (True, "NCRONTAB schedule of the sync timer, e.g. 0 */1 * * * *"),
     "SYNC_DRY_RUN": (False, "true: every sync reports what it would change and writes nothing"),
     "SYNC_READ_OVERLAP_SECONDS": (
@@ -72,6 +75,16 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "dotdigital pages (1000) buffered before batches are sent (10)",
     ),
     "OPTIN_MAX_DELIVERY_COUNT": (False, "The opt-in queue's max delivery count, as deployed (10)"),
+    "SUPPRESSION_SHARDS": (
+        False, "Sessions suppression batches are spread over; one address, one shard (10)",
+    ),
+    "SUPPRESSION_MAX_DELIVERY_COUNT": (
+        False, "The suppression queue's max delivery count, as deployed (10)",
+    ),
+    "RESUBSCRIBE_RESEND_HOURS": (
+        False,
+        "dotdigital's resend window: no second resubscribe call for an address within it (24)",
+    ),
     "RETENTION_TIMER_SCHEDULE": (
         True,
         "NCRONTAB schedule of the retention timer, e.g. 0 30 3 * * * (daily, 03:30 UTC)",
@@ -146,6 +159,7 @@ class QueueSettings:
     connection_string: str | None = field(default=None, repr=False)
     namespace: str | None = None
     optin_queue: str = "optin-batches"
+    suppression_queue: str = "suppression-batches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +172,9 @@ class SyncSettings:
     # costs a lookup and one write request whatever its size), and the reader's buffer stays small.
     optin_pages_per_flush: int = 10
     optin_max_delivery_count: int = 10
+    suppression_shards: int = 10
+    suppression_max_delivery_count: int = 10
+    resubscribe_resend_hours: float = 24.0
     retention_days: float = 30.0
 
 
@@ -229,6 +246,11 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
         optin_shards=int(_number(environ, "OPTIN_SHARDS", 10, minimum=1)),
         optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 10, minimum=1)),
         optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
+        suppression_shards=int(_number(environ, "SUPPRESSION_SHARDS", 10, minimum=1)),
+        suppression_max_delivery_count=int(
+            _number(environ, "SUPPRESSION_MAX_DELIVERY_COUNT", 10, minimum=1)
+        ),
+        resubscribe_resend_hours=_number(environ, "RESUBSCRIBE_RESEND_HOURS", 24.0, minimum=0),
         retention_days=_number(environ, "STATE_RETENTION_DAYS", 30.0, minimum=1),
     )
 
@@ -267,6 +289,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             connection_string=queue_connection,
             namespace=queue_namespace,
             optin_queue=_optional(environ, "OPTIN_QUEUE_NAME") or "optin-batches",
+            suppression_queue=(
+                _optional(environ, "SUPPRESSION_QUEUE_NAME") or "suppression-batches"
+            ),
         ),
         sync=load_sync_settings(environ),
     )

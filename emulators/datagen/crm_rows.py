@@ -12,8 +12,11 @@ from emulators.datagen.weighted import WeightedChoice
 OPT_IN_CHOICES = {"Unknown": 100000000, "Single": 100000001, "Double": 100000002,
                   "VerifiedDouble": 100000003}
 _OPT_IN_DRAW = WeightedChoice(tuple(OPT_IN_CHOICES.values()), (20, 45, 25, 10))
-SYNC_TYPES = ((100000000, "ContactOptIn", 15), (100000001, "SuppressionLists", 60),
+# SuppressionLists is manual (interval 0): it runs when Sync Now is ticked, so a demo run decides
+# when suppressions and Request Resubscribe rows are processed.
+SYNC_TYPES = ((100000000, "ContactOptIn", 15), (100000001, "SuppressionLists", 0),
               (100000002, "Engagement", 240))
+PREFERRED_LOCALE = "en-EN"  # one of the locales dotdigital's resubscribe calls accept
 SYNC_STATUS_NONE = 100000000
 COMPANY_WORDS = ("Northwind", "Contoso", "Fabrikam", "Tailspin", "Adventure", "Litware",
                  "Proseware", "Wingtip", "Lucerne", "Margie's", "Alpine", "Coho", "Trey",
@@ -64,12 +67,14 @@ def email_account_row(
     rng: random.Random, dotdigital_account: dict[str, Any], *, default: bool
 ) -> dict[str, Any]:
     account_id = dotdigital_account["id"]
+    slug = dotdigital_account["name"].lower().replace(" ", "-")
     return {
         "ec_emailaccountid": guid(rng), "ec_name": dotdigital_account["name"],
         "ec_description": f"dotdigital account {account_id} ({dotdigital_account['region']})",
         "ec_accountid": account_id, "ec_isdefault": default,
         "ec_apiusername": dotdigital_account["apiUser"], "ec_secretname": secret_name(account_id),
-        "ec_updatedonotbulkemail": default, "ec_preferredlocale": "en-GB",
+        "ec_updatedonotbulkemail": default, "ec_preferredlocale": PREFERRED_LOCALE,
+        "ec_resubscribereturnurl": f"https://www.example.com/{slug}/welcome-back",
     }
 
 

@@ -6,7 +6,9 @@ Who is where:
 - some are only in Dynamics, some only in dotdigital; some have a lead or a CRM account too;
 - later dotdigital accounts hold a share of the same people with their own opt-in types;
 - a few Dynamics rows are duplicates (same address, maybe recased) or have blank or malformed
-  addresses.
+  addresses;
+- each account has the SuppressionLists cases (``suppression_demo``): recent suppressions,
+  resubscribers, Request Resubscribe rows and rows made in CRM.
 
 The first people are a fixed showcase, so every case is present once ``contacts`` reaches
 ``SHOWCASE_MINIMUM``; the rest is drawn from ``random.Random(seed)``. No wall clock is read.
@@ -19,7 +21,7 @@ import gc
 import random
 from typing import Any
 
-from emulators.datagen import crm_rows
+from emulators.datagen import crm_rows, suppression_demo
 from emulators.datagen.dates import DEFAULT_AS_OF
 from emulators.datagen.dotdigital_accounts import (
     OPT_IN_TYPES,
@@ -38,6 +40,8 @@ from emulators.datagen.people import (
 SHOWCASE_STYLES = tuple(style for style in STYLES if style != "plain")
 SHOWCASE_VARIANTS = ("padded", "recased")
 SHOWCASE_MINIMUM = 50
+# The shared people the showcase relies on: the one in every account, then one per reason.
+SHOWCASE_PEOPLE = 1 + len(SUPPRESSION_REASONS)
 ENTRA_TENANT_ID = "3f9a2c4e-7b1d-4e8a-9c5f-2d6b8e1a4c70"
 
 
@@ -88,11 +92,19 @@ def _generate(
     ]
     schedules = [row for account in email_accounts
                  for row in crm_rows.sync_schedule_rows(rng, account)]
+    entra = _entra_users(rng)
+    crm_tables = {"contacts": plan.contacts, "leads": plan.leads, "accounts": plan.accounts}
+    # Drawn last, so everything above is the same with or without the suppression demo.
+    suppressions = (
+        suppression_demo.build(rng, _demo_people(plan, factory, dotdigital), dotdigital,
+                               email_accounts, crm_tables, as_of)
+        if contacts >= SHOWCASE_MINIMUM else []
+    )
     return {
-        "entra": _entra_users(rng),
+        "entra": entra,
         "dataverse": {"tables": {
-            "contacts": plan.contacts, "leads": plan.leads, "accounts": plan.accounts,
-            "ec_emailaccounts": email_accounts, "ec_syncschedules": schedules,
+            **crm_tables, "ec_emailaccounts": email_accounts, "ec_syncschedules": schedules,
+            "ec_emailsuppressions": suppressions,
         }},
         "dotdigital": {"accounts": dotdigital},
     }
@@ -202,6 +214,24 @@ def _dotdigital_accounts(
         builder.add_campaigns(activities_per_campaign)
         built.append(builder.account)
     return built
+
+
+def _demo_people(
+    plan: _DynamicsPlan, factory: PeopleFactory, dotdigital: list[dict[str, Any]]
+) -> suppression_demo.DemoPeople:
+    """Who the suppression demo may use: never the showcase (the first shared people carry the
+    every-account address and every suppression reason) nor anyone suppressed already."""
+    showcase = {suppression_demo.key(person.email)
+                for person in plan.shared[:SHOWCASE_PEOPLE]}
+    crm_account_people = [
+        Person("Info", row["name"], row["emailaddress1"], "plain") for row in plan.accounts
+        if row["emailaddress1"] is not None and row["emailaddress1"].startswith("info@")
+    ]
+    return suppression_demo.DemoPeople(
+        contacts=plan.shared[SHOWCASE_PEOPLE:], leads=list(plan.lead_people_in_dotdigital),
+        crm_accounts=crm_account_people, factory=factory,
+        used=showcase | suppression_demo.suppressed_anywhere(dotdigital),
+    )
 
 
 def _entra_users(rng: random.Random) -> dict[str, Any]:

@@ -24,3 +24,8 @@ def days_before(rng: random.Random, as_of: dt.datetime, low: float, high: float)
 def between(rng: random.Random, start: dt.datetime, end: dt.datetime) -> dt.datetime:
     span = max(0.0, (end - start).total_seconds())
     return start + dt.timedelta(seconds=rng.uniform(0, span))
+
+
+def dataverse_time(moment: dt.datetime) -> str:
+    """UTC to the second with ``Z``, as the Dataverse Web API writes date-times."""
+    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,9 +6,12 @@ Outcome by the contact's state:
 - subscribed → data fields applied, ``ContactAdded``;
 - suppressed for a reason that cannot be undone (bounce, complaint, global or domain list) →
   ``ContactCannotBeUnsuppressed``, nothing changes;
-- unsubscribed / suppressed by the account / pending opt-in → challenge variants (and every variant
-  when the account enforces double opt-in) record a challenge email and return
-  ``ContactChallenged``; the no-challenge variants resubscribe at once (``ContactAdded``).
+- suppressed by the account itself (reason ``Suppressed``) → resubscribed at once by every
+  variant, with no email (``ContactAdded``): a platform-level rule, so enforced double opt-in
+  does not change it;
+- unsubscribed / pending opt-in → challenge variants (and every variant when the account
+  enforces double opt-in) record a challenge email and return ``ContactChallenged``; the
+  no-challenge variants resubscribe at once (``ContactAdded``).
 A repeated challenge inside ``resend_after`` seconds sends no second email.
 """
 
@@ -45,6 +48,7 @@ PREFERRED_LOCALES = (
     "it-IT", "nl-NL", "nb-NO", "pl-PL", "pt-PT", "ru-RU", "se-SE", "sk-SK", "tr-TR", "zh-CN",
 )
 DEFAULT_RESEND_AFTER = 24 * 3600.0
+SUPPRESSED_BY_ACCOUNT = "Suppressed"  # the reason dotdigital shows as "suppressed by you"
 
 
 class Resubscriptions:
@@ -108,7 +112,7 @@ class Resubscriptions:
             return {"contact": before, "status": "ContactAdded"}
         if not contact.can_be_unsuppressed():
             return {"contact": before, "status": "ContactCannotBeUnsuppressed"}
-        if challenge or store.settings.enforce_double_opt_in:
+        if _needs_challenge(store, contact, challenge=challenge):
             store.challenge(contact, "resubscribe", book_id, data_fields, details,
                             self.resend_after)
             return {"contact": before, "status": "ContactChallenged"}
@@ -128,6 +132,18 @@ def confirm(store: AccountStore, email: str) -> Contact:
     store.set_data_fields(contact, pending.data_fields)
     store.subscribe(contact, pending.address_book_id)
     return contact
+
+
+def _needs_challenge(store: AccountStore, contact: Contact, *, challenge: bool) -> bool:
+    """Whether resubscribing ``contact`` (already known to be resubscribable) asks it to confirm.
+
+    dotdigital resubscribes "suppressed by you" contacts at once, with no confirmation email.
+    The rule is stated for the platform, not per call or account, so it holds for the challenge
+    variants and under enforced double opt-in too (where the documentation says nothing).
+    """
+    if contact.suppression is not None and contact.suppression.reason == SUPPRESSED_BY_ACCOUNT:
+        return False
+    return challenge or store.settings.enforce_double_opt_in
 
 
 def _result(contact: Contact, status: str) -> dict[str, Any]:

@@ -7,6 +7,7 @@ message ids, application properties) is the message codec's business
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from dataclasses import dataclass
 
@@ -70,4 +71,33 @@ class UnreadableBatch:
     items: int
 
 
-QueueCommand = ApplyOptInBatch  # becomes a union as suppression and engagement batches arrive
+@dataclass(frozen=True, slots=True)
+class SuppressionEvent:
+    """One address suppressed (``reason`` is dotdigital's reason name) or resubscribed
+    (``reason`` is blank) in dotdigital at ``at`` (UTC, aware)."""
+
+    email: str
+    at: dt.datetime
+    reason: str = ""
+
+    @property
+    def suppressed(self) -> bool:
+        return bool(self.reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ApplySuppressionBatch:
+    """Bring one account's Email Suppression rows, Do not bulk email and Notes in line with
+    ``items`` (one batch of a SuppressionLists run). The account's name and option, and the
+    other accounts whose option is on (``dnbe_accounts``: only their suppressions keep Do not
+    bulk email set), are as the reader saw them when it published the batch, so the applier
+    reads no settings."""
+
+    ref: BatchRef
+    account_name: str
+    update_do_not_bulk_email: bool
+    items: tuple[SuppressionEvent, ...]
+    dnbe_accounts: tuple[str, ...] = ()
+
+
+QueueCommand = ApplyOptInBatch | ApplySuppressionBatch

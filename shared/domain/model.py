@@ -69,6 +69,8 @@ class EmailAccount:
     secret_name: str
     is_default: bool = False
     update_do_not_bulk_email: bool = False
+    preferred_locale: str | None = None  # for resubscribe confirmation emails
+    resubscribe_return_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,10 +1,10 @@
 """Queue triggers: batches published by the sync timer, applied to Dynamics.
 
-The opt-in queue is session-enabled: the reader puts every address of one shard in one session
+Both queues are session-enabled: the readers put every address of one shard in one session
 and Service Bus hands a session to one consumer at a time, so no two invocations write the same
 record at once (``host.json`` caps the sessions processed concurrently for Dataverse's limits).
 What a delivery does, including when it is dead-lettered, is the applier's decision
-(``shared/services/optin/applier.py``); this module only translates.
+(``shared/services/sync/delivery.py``); this module only translates.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import azure.functions as func
 from shared import bootstrap
 from shared.services.optin.applier import apply_optin_delivery
 from shared.services.ports import ReceivedMessage
+from shared.services.suppression.applier import apply_suppression_delivery
+from shared.services.sync.delivery import ApplyResult
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -39,8 +41,24 @@ def received(message: func.ServiceBusMessage) -> ReceivedMessage:
 )
 def apply_optin(message: func.ServiceBusMessage) -> None:
     result = apply_optin_delivery(received(message), bootstrap.services().optin_applier())
+    _log("opt-in", message, result)
+
+
+@bp.function_name("ApplySuppressionBatch")
+@bp.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="%SUPPRESSION_QUEUE_NAME%",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
+def apply_suppression(message: func.ServiceBusMessage) -> None:
+    applier = bootstrap.services().suppression_applier()
+    _log("suppression", message, apply_suppression_delivery(received(message), applier))
+
+
+def _log(label: str, message: func.ServiceBusMessage, result: ApplyResult) -> None:
     logger.info(
-        "opt-in message %s delivery %d: applied_now=%s dead_lettered=%s counters=%s",
-        message.message_id, message.delivery_count or 1, result.applied_now,
+        "%s message %s delivery %d: applied_now=%s dead_lettered=%s counters=%s",
+        label, message.message_id, message.delivery_count or 1, result.applied_now,
         result.dead_lettered, result.counters,
     )

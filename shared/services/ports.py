@@ -11,18 +11,26 @@ from datetime import datetime
 from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
-from shared.domain.commands import ApplyOptInBatch, OptInChange, QueueCommand, UnreadableBatch
+from shared.domain.commands import (
+    ApplyOptInBatch,
+    ApplySuppressionBatch,
+    OptInChange,
+    QueueCommand,
+    SuppressionEvent,
+    UnreadableBatch,
+)
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.domain.optin import OptInUpdate, RecordValue
+from shared.domain.suppression import FlagRecord, Note, SuppressionPlan, SuppressionRow
+
+Item = TypeVar("Item", OptInChange, SuppressionEvent)
 
 
 # --- Queues ---------------------------------------------------------------------------------------
 class BatchPublisher(Protocol):
     """Puts commands on a queue (Service Bus in Azure, the dev host's local queues locally)."""
 
-    def fit(
-        self, changes: Iterable[OptInChange], *, max_items: int
-    ) -> Iterator[tuple[OptInChange, ...]]:
+    def fit(self, changes: Iterable[Item], *, max_items: int) -> Iterator[tuple[Item, ...]]:
         """Consecutive groups of ``changes`` of at most ``max_items`` that each fit one message.
 
         The grouping depends only on the input, so a resumed run re-creates the same batches.
@@ -57,8 +65,17 @@ class MessageCodec(Protocol):
     def decode_optin(self, body: bytes | str) -> ApplyOptInBatch:
         """The command in ``body``; raises ``MessageFormatError`` when it is not one."""
 
+    def decode_suppression(self, body: bytes | str) -> ApplySuppressionBatch:
+        """The command in ``body``; raises ``MessageFormatError`` when it is not one."""
+
     def unreadable(self, properties: Mapping[str, object] | None) -> UnreadableBatch | None:
-        """Which batch an undecodable message was, as its properties say; None if they don't."""
+        """Which opt-in batch an undecodable message was, as its properties say; None if they
+        don't."""
+
+    def unreadable_suppression(
+        self, properties: Mapping[str, object] | None
+    ) -> UnreadableBatch | None:
+        """Which suppression batch an undecodable message was; None if they don't say."""
 
 
 # --- CRM settings (Dataverse tables that administrators edit) -------------------------------------
@@ -91,6 +108,53 @@ class CrmRecords(Protocol):
         """Write the new opt-in types in bulk (all of them, or raise)."""
 
 
+# --- CRM suppressions (Email Suppression rows, Do not bulk email, Notes) --------------------------
+@dataclass(frozen=True, slots=True)
+class PushResult:
+    """What pushing one CRM-made row to dotdigital came to: stamped ``pushed_on``; the
+    suppression date set if the row had none; ``status`` reports a row dotdigital refused."""
+
+    row_id: str
+    pushed_on: datetime
+    suppressed_on: datetime | None
+    status: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class RequestResult:
+    """A Request Resubscribe handled: the checkbox is cleared, the status written, the Note
+    added to the row, all at once; ``requested_on`` is written when an email went out."""
+
+    row_id: str
+    status: str
+    note: Note
+    requested_on: datetime | None
+
+
+class CrmSuppressions(Protocol):
+    def lookup(
+        self, email_keys: Collection[str], *, with_records: bool
+    ) -> tuple[list[SuppressionRow], list[FlagRecord]]:
+        """Every account's Email Suppression rows for these match keys (active or not), and,
+        with ``with_records``, the contacts, leads and accounts with these addresses. Rows and
+        records are matched as ``CrmRecords.find_by_email_keys`` matches: exactly, by key."""
+
+    def apply(self, account_id: str, plan: SuppressionPlan) -> None:
+        """Write the plan for one email account all or nothing (new rows are linked to it)."""
+
+    def unpushed_rows(self, account_id: str) -> list[SuppressionRow]:
+        """The account's active rows that CRM users made and that are not pushed yet."""
+
+    def mark_pushed(self, results: Sequence[PushResult]) -> None:
+        """Stamp pushed rows (all of them, or raise)."""
+
+    def resubscribe_requests(self, account_id: str) -> list[SuppressionRow]:
+        """The account's rows whose Request Resubscribe is ticked."""
+
+    def record_request(self, result: RequestResult) -> None:
+        """Write one request's outcome, all or nothing."""
+
+
 # --- dotdigital -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class EmailPlatformAccount:
@@ -108,6 +172,14 @@ class ContactPage:
     next_marker: str | None
 
 
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    """One page of a SuppressionLists read; ``next_marker`` resumes after it (None: last)."""
+
+    events: list[SuppressionEvent]
+    next_marker: str | None
+
+
 class EmailPlatform(Protocol):
     def describe_account(self, account: EmailAccount) -> EmailPlatformAccount:
         """Reach the account with its API user and report where it lives."""
@@ -119,6 +191,29 @@ class EmailPlatform(Protocol):
         """Contacts modified at or after ``since``, in pages, from ``marker`` on (None: the
         start). Paging is by position (a seek marker), never by offset, so a contact changed
         while the read goes on never shifts another one into a page already read."""
+
+    def suppression_events(
+        self, account: EmailAccount, since: datetime, until: datetime, *,
+        marker: str | None = None, page_size: int = 1000,
+    ) -> Iterator[EventPage]:
+        """The account's suppressions at or after ``since`` (every reason), then its
+        resubscribers: contacts now subscribed whose last subscription is in
+        ``[since, until]``. Later resubscriptions are left to the next run, so one run never
+        holds an address's resubscription together with its earlier suppression. Paged from
+        ``marker`` (None: the start) by position, never by offset alone, so an address that
+        leaves the suppression list during the read never hides another one."""
+
+    def suppress(self, account: EmailAccount, emails: Sequence[str]) -> set[str]:
+        """Suppress these addresses (reason "suppressed by you"); returns the match keys of
+        those dotdigital has no contact for. Suppressing an address twice is harmless."""
+
+    def resubscribe(
+        self, account: EmailAccount, email: str, *, preferred_locale: str | None,
+        return_url: str | None,
+    ) -> str:
+        """Ask dotdigital to resubscribe ``email`` with a confirmation email; returns its
+        ``ApiResubscribeStatuses`` answer. Raises ``BadRequest`` when dotdigital refuses the
+        request itself."""
 
 
 # --- Sync state: watermarks, checkpoints, runs ----------------------------------------------------

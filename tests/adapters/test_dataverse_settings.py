@@ -7,6 +7,8 @@ import datetime as dt
 import uuid
 from collections.abc import Callable
 
+import pytest
+
 from emulators.cluster import EmulatorCluster
 from shared.adapters.dataverse.client import DataverseClient
 from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
@@ -16,12 +18,18 @@ from shared.domain.model import ScheduleUpdate, SyncStatus, SyncType
 from tests.adapters.conftest import admin
 
 
-def test_schedule_rows_are_created_manual_and_updated_column_by_column(
-    cluster: EmulatorCluster,
-    dataverse_settings: DataverseSettings,
-    http: HttpSettings,
-    app_token: Callable[[], str],
+@pytest.fixture
+def crm(
+    dataverse_settings: DataverseSettings, http: HttpSettings, app_token: Callable[[], str],
     fast_policy: RetryPolicy,
+) -> DataverseCrmSettings:
+    return DataverseCrmSettings(
+        DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
+    )
+
+
+def test_schedule_rows_are_created_manual_and_updated_column_by_column(
+    cluster: EmulatorCluster, crm: DataverseCrmSettings
 ) -> None:
     account_id = str(uuid.uuid4())
     admin(
@@ -42,9 +50,6 @@ def test_schedule_rows_are_created_manual_and_updated_column_by_column(
                 ]
             }
         },
-    )
-    crm = DataverseCrmSettings(
-        DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
     )
     (account,) = crm.email_accounts()
     created = crm.create_schedule(account, SyncType.CONTACT_OPT_IN)
@@ -78,11 +83,7 @@ def test_schedule_rows_are_created_manual_and_updated_column_by_column(
 
 
 def test_only_active_email_accounts_are_read_when_an_administrator_deactivated_one(
-    cluster: EmulatorCluster,
-    dataverse_settings: DataverseSettings,
-    http: HttpSettings,
-    app_token: Callable[[], str],
-    fast_policy: RetryPolicy,
+    cluster: EmulatorCluster, crm: DataverseCrmSettings
 ) -> None:
     active, inactive = str(uuid.uuid4()), str(uuid.uuid4())
     rows = [
@@ -92,7 +93,21 @@ def test_only_active_email_accounts_are_read_when_an_administrator_deactivated_o
         for row_id, name, number in ((active, "Brand", 1001), (inactive, "Old brand", 1002))
     ]
     admin(cluster, "dataverse", "POST", "seed", {"tables": {"ec_emailaccounts": rows}})
-    crm = DataverseCrmSettings(
-        DataverseClient(dataverse_settings, http, app_token, policy=fast_policy)
-    )
     assert [account.row_id for account in crm.email_accounts()] == [active]
+
+
+def test_resubscribe_options_are_read_and_blank_ones_are_none(
+    cluster: EmulatorCluster, crm: DataverseCrmSettings
+) -> None:
+    configured, blank = str(uuid.uuid4()), str(uuid.uuid4())
+    rows = [
+        {"ec_emailaccountid": configured, "ec_name": "Brand", "ec_preferredlocale": "en-GB",
+         "ec_resubscribereturnurl": " https://example.com/welcome-back "},
+        {"ec_emailaccountid": blank, "ec_name": "Other", "ec_preferredlocale": "  ",
+         "ec_resubscribereturnurl": ""},
+    ]
+    admin(cluster, "dataverse", "POST", "seed", {"tables": {"ec_emailaccounts": rows}})
+    options = {a.row_id: (a.preferred_locale, a.resubscribe_return_url)
+               for a in crm.email_accounts()}
+    assert options == {configured: ("en-GB", "https://example.com/welcome-back"),
+                       blank: (None, None)}

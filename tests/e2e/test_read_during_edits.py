@@ -50,7 +50,7 @@ def test_contacts_edited_during_a_multi_tick_read_are_all_applied() -> None:
             ticks += 1
             stack.wait_idle()
             schedule = next(s for s in stack.schedules() if s.row_id == schedule_id)
-            if schedule.status is SyncStatus.NONE and not stack.unfinished_optin_schedules():
+            if schedule.status is SyncStatus.NONE and not stack.unfinished_schedules():
                 break
             assert ticks < 20, "the run did not finish"
             # Raise contacts in the page just read and in the last page, still to come.

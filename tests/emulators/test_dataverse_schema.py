@@ -34,7 +34,7 @@ CONNECTOR_COLUMNS = {
     "ec_emailsuppression": {
         "ec_emailaddress", "ec_emailaccountid", "ec_reason", "ec_suppressedon", "ec_origin",
         "ec_pushedon", "ec_requestresubscribe", "ec_resubscriptionstatus",
-        "ec_resubscriptionrequestedon",
+        "ec_resubscriptionrequestedon", "ec_resubscribedon",
     },
     "annotation": {"subject", "notetext", "objectid"},
 }
@@ -52,6 +52,7 @@ def test_schema_file_defines_every_connector_table_and_column() -> None:
     notes = schema.tables["annotation"].navigation
     assert {name: target.table for name, (_, target) in notes.items()} == {
         "objectid_contact": "contact", "objectid_lead": "lead", "objectid_account": "account",
+        "objectid_ec_emailsuppression": "ec_emailsuppression",
     }
     assert schema.tables["ec_syncschedule"].navigation["ec_emailaccountid"][1].table == (
         "ec_emailaccount"

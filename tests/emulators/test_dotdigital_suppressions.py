@@ -229,12 +229,12 @@ def test_repeated_challenges_send_one_email_until_the_resend_window_passes(
     api: Api, dotdigital_admin: Admin
 ) -> None:
     for _ in range(3):
-        response = api.post("/v2/contacts/resubscribe", resubscribe_body("byyou@example.com"))
+        response = api.post("/v2/contacts/resubscribe", resubscribe_body("left@example.com"))
         assert response.json()["status"] == "ContactChallenged"
-    assert len(challenge_emails(dotdigital_admin, "byyou@example.com")) == 1
+    assert len(challenge_emails(dotdigital_admin, "left@example.com")) == 1
     dotdigital_admin.advance_clock(24 * 3600 + 1)
-    api.post("/v2/contacts/resubscribe", resubscribe_body("byyou@example.com"))
-    assert len(challenge_emails(dotdigital_admin, "byyou@example.com")) == 2
+    api.post("/v2/contacts/resubscribe", resubscribe_body("left@example.com"))
+    assert len(challenge_emails(dotdigital_admin, "left@example.com")) == 2
 
 
 def test_challenge_variant_cannot_unsuppress_a_complaint(api: Api, dotdigital_admin: Admin) -> None:

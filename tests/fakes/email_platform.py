@@ -6,19 +6,28 @@ page starts after that key. So a contact modified while a read goes on moves beh
 and is read again, and no other contact shifts past a page boundary (an offset, such as the index
 of the next contact, would skip one whenever an earlier contact moved to the end). The last page
 is the one without a ``next`` marker, as the emulator answers.
+
+The SuppressionLists side (``suppression_events``, ``suppress``, ``resubscribe``) keeps its own
+addresses (``FakeAddress``), apart from the opt-in contacts above, and behaves as the dotdigital
+adapter does: the suppression list (ascending by removal date and id) first, then every contact
+modified since ``since`` as a resubscriber candidate, of which only those subscribed with a last
+subscription in ``[since, until]`` are events. Both phases page by key, so an address leaving
+the list during a read hides no other; phase 1 ends at its first short page and a candidate page
+may hold no event, as the adapter's pages do. Resubscribe answers follow dotdigital's rules.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import itertools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 
-from shared.domain.commands import OptInChange
+from shared.domain.commands import OptInChange, SuppressionEvent
+from shared.domain.email import match_key
 from shared.domain.model import EmailAccount
-from shared.errors import AppError
-from shared.services.ports import ContactPage, EmailPlatformAccount
+from shared.errors import AppError, BadRequest, System
+from shared.services.ports import ContactPage, EmailPlatformAccount, EventPage
 
 PAGE_SIZE = 1000
 
@@ -45,7 +54,201 @@ def _key_of(marker: str) -> tuple[dt.datetime, int]:
     return dt.datetime.fromisoformat(modified), int(contact_id)
 
 
-class FakeEmailPlatform:
+# --- SuppressionLists -----------------------------------------------------------------------------
+SUBSCRIBED = "Subscribed"
+RESUBSCRIBABLE = frozenset({"Unsubscribed", "Suppressed"})
+MAX_SELECT = 1000
+
+
+@dataclass
+class FakeAddress:
+    """One dotdigital contact as the suppression sync sees it. ``status`` is ``Subscribed`` or
+    the suppression reason; ``removed_at`` is set while suppressed."""
+
+    email: str
+    contact_id: int
+    status: str
+    modified: dt.datetime
+    removed_at: dt.datetime | None = None
+    last_subscribed: dt.datetime | None = None
+    challenged_at: dt.datetime | None = None
+
+    @property
+    def list_key(self) -> tuple[dt.datetime, int]:
+        assert self.removed_at is not None
+        return (self.removed_at, self.contact_id)
+
+    @property
+    def change_key(self) -> tuple[dt.datetime, int]:
+        return (self.modified, self.contact_id)
+
+
+def _key_text(key: tuple[dt.datetime, int]) -> str:
+    return f"{key[0].isoformat()}|{key[1]}"
+
+
+def _parse_event_marker(marker: str) -> tuple[str, tuple[dt.datetime, int] | None]:
+    """("sup" | "res", the key the next page starts after); ValueError when malformed."""
+    phase, separator, rest = marker.partition(":")
+    if phase not in ("sup", "res") or not separator or (phase == "sup" and not rest):
+        raise ValueError("not a marker of a suppression read")
+    if not rest:
+        return phase, None
+    moment, _, contact_id = rest.rpartition("|")
+    try:
+        parsed = dt.datetime.fromisoformat(moment)
+        if parsed.tzinfo is None or not contact_id.isdigit():
+            raise ValueError(marker)
+    except ValueError:
+        raise ValueError("not a marker of a suppression read") from None
+    return phase, (parsed, int(contact_id))
+
+
+class _SuppressionSide:
+    """The three SuppressionLists methods of ``FakeEmailPlatform`` (mixed in below)."""
+
+    addresses: dict[str, dict[str, FakeAddress]]
+    now: Callable[[], dt.datetime]
+    resend_window: dt.timedelta
+    event_requests: list[tuple[str, str | None]]
+    fail_event_request: int | None
+    event_failure: AppError | None
+    on_request: Callable[[], None]
+    suppress_calls: list[tuple[str, list[str]]]
+    suppress_failure: AppError | None
+    resubscribe_calls: list[tuple[str, str, str | None, str | None]]
+    resubscribe_answers: dict[str, str | AppError]
+    challenge_emails: list[tuple[str, str, dt.datetime]]
+    _ids: Iterator[int]
+
+    # Seeding and playing the contact's side.
+    def _address(self, account: str, email: str, at: dt.datetime) -> FakeAddress:
+        key = match_key(email)
+        assert isinstance(key, str), "fake addresses must be valid"
+        book = self.addresses.setdefault(account, {})
+        if key not in book:
+            book[key] = FakeAddress(email, next(self._ids), SUBSCRIBED, at)
+        return book[key]
+
+    def add_suppression(self, account: str, email: str, reason: str, at: dt.datetime) -> None:
+        """The address is suppressed at ``at`` (an address already suppressed keeps its first
+        reason and date, as dotdigital does)."""
+        address = self._address(account, email, at)
+        if address.removed_at is None:
+            address.status, address.removed_at, address.modified = reason, at, at
+
+    def add_subscriber(self, account: str, email: str, last_subscribed: dt.datetime | None,
+                       modified: dt.datetime) -> None:
+        address = self._address(account, email, modified)
+        address.status, address.removed_at = SUBSCRIBED, None
+        address.last_subscribed, address.modified = last_subscribed, modified
+
+    def resubscribe_contact(self, account: str, email: str, at: dt.datetime) -> None:
+        """The address is resubscribed at ``at`` (a form, or a confirmed challenge email)."""
+        self.add_subscriber(account, email, at, at)
+        self._address(account, email, at).challenged_at = None
+
+    # EmailPlatform.
+    def suppression_events(
+        self, account: EmailAccount, since: dt.datetime, until: dt.datetime, *,
+        marker: str | None = None, page_size: int = MAX_SELECT,
+    ) -> Iterator[EventPage]:
+        if since.tzinfo is None or until.tzinfo is None or since > until:
+            raise ValueError("since and until must be aware, since not after until")
+        if not 1 <= page_size <= MAX_SELECT:
+            raise ValueError(f"page_size must be between 1 and {MAX_SELECT}")
+        phase, after = ("sup", None) if marker is None else _parse_event_marker(marker)
+        return self._event_pages(account.row_id, since, until, phase, after, page_size)
+
+    def _event_pages(
+        self, account: str, since: dt.datetime, until: dt.datetime, phase: str,
+        after: tuple[dt.datetime, int] | None, page_size: int,
+    ) -> Iterator[EventPage]:
+        marker: str | None = None
+        while True:
+            self.event_requests.append((account, marker))
+            self.on_request()
+            if self.fail_event_request == len(self.event_requests) and self.event_failure:
+                raise self.event_failure
+            # Sorted per request: addresses changed since the last page are in their new place.
+            book = self.addresses.get(account, {}).values()
+            if phase == "sup":
+                listed = sorted((a for a in book if a.removed_at is not None
+                                 and a.removed_at >= since
+                                 and (after is None or a.list_key > after)),
+                                key=lambda a: a.list_key)[:page_size]
+                events = [SuppressionEvent(a.email, a.list_key[0], a.status) for a in listed]
+                if len(listed) < page_size:
+                    phase, after, marker = "res", None, "res:"
+                else:
+                    after = listed[-1].list_key
+                    marker = f"sup:{_key_text(after)}"
+                yield EventPage(events=events, next_marker=marker)
+                continue
+            matching = sorted((a for a in book if a.modified >= since
+                               and (after is None or a.change_key > after)),
+                              key=lambda a: a.change_key)
+            candidates = matching[:page_size]
+            events = [SuppressionEvent(a.email, a.last_subscribed, "") for a in candidates
+                      if a.status == SUBSCRIBED and a.last_subscribed is not None
+                      and since <= a.last_subscribed <= until]
+            if len(matching) <= page_size:
+                yield EventPage(events=events, next_marker=None)
+                return
+            after = candidates[-1].change_key
+            marker = f"res:{_key_text(after)}"
+            yield EventPage(events=events, next_marker=marker)
+
+    def suppress(self, account: EmailAccount, emails: Sequence[str]) -> set[str]:
+        self.suppress_calls.append((account.row_id, list(emails)))
+        if self.suppress_failure is not None:
+            raise self.suppress_failure
+        book = self.addresses.get(account.row_id, {})
+        not_found: set[str] = set()
+        for email in emails:
+            key = match_key(email)
+            if not isinstance(key, str):
+                continue  # not sent: it can be no contact
+            if key in book:
+                self.add_suppression(account.row_id, email, "Suppressed", self.now())
+            else:
+                not_found.add(key)
+        return not_found
+
+    def resubscribe(
+        self, account: EmailAccount, email: str, *, preferred_locale: str | None,
+        return_url: str | None,
+    ) -> str:
+        self.resubscribe_calls.append((account.row_id, email, preferred_locale, return_url))
+        key = match_key(email)
+        if not isinstance(key, str):
+            raise BadRequest(System.DOTDIGITAL,
+                             "Email is not a valid email address. ERROR_PARAMETER_INVALID",
+                             status=400, operation="resubscribe", code="ERROR_PARAMETER_INVALID")
+        override = self.resubscribe_answers.get(key)
+        if isinstance(override, AppError):
+            raise override
+        if override is not None:
+            return override
+        now = self.now()
+        address = self.addresses.get(account.row_id, {}).get(key)
+        if address is None or address.status == SUBSCRIBED:
+            if address is None:
+                self.add_subscriber(account.row_id, email, now, now)
+            return "ContactAdded"
+        if address.status not in RESUBSCRIBABLE:
+            return "ContactCannotBeUnsuppressed"
+        if address.status == "Suppressed":  # suppressed by the account: lifted at once
+            self.resubscribe_contact(account.row_id, email, now)
+            return "ContactAdded"
+        previous = address.challenged_at
+        if previous is None or now - previous >= self.resend_window:
+            address.challenged_at = now
+            self.challenge_emails.append((account.row_id, address.email, now))
+        return "ContactChallenged"
+
+
+class FakeEmailPlatform(_SuppressionSide):
     def __init__(self) -> None:
         self.contacts: dict[str, list[StoredContact]] = {}
         self.requests: list[tuple[str, dt.datetime, str | None]] = []  # (account, since, marker)
@@ -54,6 +257,18 @@ class FakeEmailPlatform:
         self.failure: AppError | None = None
         self.on_request: Callable[[], None] = lambda: None  # e.g. to move a fake clock on
         self._ids = itertools.count(1)
+        # SuppressionLists: addresses per account by match key, and what was asked of them.
+        self.addresses: dict[str, dict[str, FakeAddress]] = {}
+        self.now: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+        self.resend_window = dt.timedelta(hours=24)
+        self.event_requests: list[tuple[str, str | None]] = []  # (account, marker)
+        self.fail_event_request: int | None = None  # 1-based event request number that raises
+        self.event_failure: AppError | None = None
+        self.suppress_calls: list[tuple[str, list[str]]] = []
+        self.suppress_failure: AppError | None = None
+        self.resubscribe_calls: list[tuple[str, str, str | None, str | None]] = []
+        self.resubscribe_answers: dict[str, str | AppError] = {}  # by match key: overrides
+        self.challenge_emails: list[tuple[str, str, dt.datetime]] = []  # (account, email, sent)
 
     def add(self, account: str, email: str, opt_in_type: str, modified: dt.datetime) -> None:
         self.contacts.setdefault(account, []).append(

@@ -24,6 +24,7 @@ from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
 from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
+from tests.fakes.suppression_store import InMemoryCrmSuppressions
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, tzinfo=dt.UTC)
 ENVIRON = {
@@ -55,7 +56,8 @@ class Fixture:
         self.publisher = FakeBatchPublisher()
         self.services = bootstrap.Services(
             settings=load_settings(ENVIRON), crm_settings=self.settings,
-            crm_records=self.records, email_platform=FakeEmailPlatform(),
+            crm_records=self.records, crm_suppressions=InMemoryCrmSuppressions(),
+            email_platform=FakeEmailPlatform(),
             run_journal=NoJournal(), sync_state=self.state, publisher=self.publisher,
             codec=JsonMessageCodec(),
         )

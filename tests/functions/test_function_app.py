@@ -20,6 +20,12 @@ EXPECTED = {
          "isSessionsEnabled": True},
         None,
     ),
+    "ApplySuppressionBatch": (
+        "serviceBusTrigger",
+        {"queueName": "%SUPPRESSION_QUEUE_NAME%", "connection": "ServiceBusConnection",
+         "isSessionsEnabled": True},
+        None,
+    ),
 }
 
 

@@ -23,6 +23,7 @@ from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
 from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
+from tests.fakes.suppression_store import InMemoryCrmSuppressions
 
 ENVIRON = {
     "DATAVERSE_URL": "https://contoso.crm4.dynamics.com",
@@ -48,6 +49,7 @@ class FakeRunJournal:
 def fake_services(crm: FakeCrmSettings, platform: FakeEmailPlatform) -> bootstrap.Services:
     return bootstrap.Services(
         settings=load_settings(ENVIRON), crm_settings=crm, crm_records=FakeCrmRecords(),
+        crm_suppressions=InMemoryCrmSuppressions(),
         email_platform=platform,
         run_journal=FakeRunJournal(), sync_state=InMemorySyncStateStore(),
         publisher=FakeBatchPublisher(), codec=JsonMessageCodec(),
@@ -83,9 +85,10 @@ def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
     assert sum(len(b.items) for b in batches) == 1500
     assert all(m.session_id and m.session_id.startswith("optin-") for m in published)
     assert crm.schedule_of("acc-1", SyncType.CONTACT_OPT_IN).status is SyncStatus.IN_PROGRESS
-    # acc-2's ContactOptIn row; no rows for sync types this version does not run
+    # The rows each account lacked; none for sync types this version does not run
     assert [(r.email_account_id, r.sync_type) for r in crm.created] == [
-        ("acc-2", SyncType.CONTACT_OPT_IN)]
+        ("acc-1", SyncType.SUPPRESSION_LISTS), ("acc-2", SyncType.CONTACT_OPT_IN),
+        ("acc-2", SyncType.SUPPRESSION_LISTS)]
     journal = services.run_journal
     # One summary per tick: the connectivity check is part of it.
     assert [kind for _, kind, _ in journal.records] == ["sync-cycle"]  # type: ignore[attr-defined]
@@ -97,6 +100,8 @@ def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
         ("acc-1", "Account acc-1"), ("acc-2", "Account acc-2")]
     assert [(a["account"], a["action"]) for a in cycle["optin"]] == [  # type: ignore[attr-defined]
         ("acc-1", "started"), ("acc-2", "idle")]
+    # New SuppressionLists rows are manual: nothing due yet.
+    assert [a["action"] for a in cycle["suppression"]] == ["idle", "idle"]  # type: ignore[attr-defined]
     assert "@" not in repr(journal.records)  # ids and counts only
 
 

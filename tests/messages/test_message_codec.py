@@ -112,7 +112,7 @@ def test_the_properties_name_the_batch_even_when_the_body_cannot_be_read() -> No
 
 
 @pytest.mark.parametrize("change", [
-    {"schema": "suppression-batch"}, {"run_id": ""}, {"account": 7}, {"batch": -1},
+    {"schema": "suppression-batch"}, {"schema": "engagement-batch"}, {"run_id": ""}, {"account": 7}, {"batch": -1},
     {"batch": True}, {"batch": MAX_BATCH_NUMBER + 1}, {"items": -1}, {"items": "1"},
     {"dry_run": "false"}, {"dry_run": None},
 ])
@@ -174,7 +174,7 @@ def test_the_codec_port_reads_what_the_publishers_write() -> None:
     (b'{"schema": "optin-batch"}', "no integer 'version'"),
     (b'{"schema": "optin-batch", "version": "1"}', "no integer 'version'"),
     (b'{"schema": "optin-batch", "version": true}', "no integer 'version'"),
-    (b'{"schema": "suppression-batch", "version": 1}', "unknown message schema"),
+    (b'{"schema": "engagement-batch", "version": 1}', "unknown message schema"),
     (b'{"schema": "optin-batch", "version": 3}', r"unknown version 3 of optin-batch .*\[1, 2\]"),
     (b'{"schema": "optin-batch", "version": 0}', r"unknown version 0 of optin-batch"),
 ])
@@ -290,26 +290,26 @@ def test_a_batch_ref_refuses_a_dry_run_that_is_not_a_bool(dry_run: Any) -> None:
 def test_groups_stay_under_the_size_limit_and_keep_order() -> None:
     changes = [OptInChange(f"{'x' * (i % 200)}{i}@example.org", "Double") for i in range(3000)]
 
-    groups = list(codec.fit_optin_changes(changes, max_items=1200, max_body_bytes=64 * 1024))
+    groups = list(codec.fit_items(changes, max_items=1200, max_body_bytes=64 * 1024))
 
     assert [c for group in groups for c in group] == changes
     for number, group in enumerate(groups):
         body = codec.encode(ApplyOptInBatch(BatchRef("acct-1", "run-1", number), group)).body
         assert len(body) <= 64 * 1024
     assert len(groups) > 3000 // 1000  # the limit, not the item cap, split them
-    assert groups == list(codec.fit_optin_changes(changes, max_items=1200,
+    assert groups == list(codec.fit_items(changes, max_items=1200,
                                                   max_body_bytes=64 * 1024))
 
 
 def test_groups_respect_the_item_cap() -> None:
     changes = [OptInChange(f"{i}@e.org", "Single") for i in range(25)]
-    assert [len(c) for c in codec.fit_optin_changes(changes, max_items=10)] == [10, 10, 5]
-    assert list(codec.fit_optin_changes([], max_items=10)) == []
+    assert [len(c) for c in codec.fit_items(changes, max_items=10)] == [10, 10, 5]
+    assert list(codec.fit_items([], max_items=10)) == []
 
 
 def test_a_full_size_batch_of_the_readers_cap_fits_one_message() -> None:
     long = [OptInChange(f"{'y' * 120}{i}@example.org", "VerifiedDouble") for i in range(1200)]
-    groups = list(codec.fit_optin_changes(long, max_items=1200))
+    groups = list(codec.fit_items(long, max_items=1200))
     for number, group in enumerate(groups):
         # The longest ids a batch may carry.
         encoded = codec.encode(ApplyOptInBatch(BatchRef("a" * 100, "r" * 64, number), group))
@@ -320,7 +320,7 @@ def test_a_full_size_batch_of_the_readers_cap_fits_one_message() -> None:
 def test_a_change_too_large_for_any_message_is_refused() -> None:
     huge = OptInChange("x" * 5000, "Single")
     with pytest.raises(MessageFormatError, match="larger than a message"):
-        list(codec.fit_optin_changes([huge], max_items=10, max_body_bytes=4096))
+        list(codec.fit_items([huge], max_items=10, max_body_bytes=4096))
 
 
 # --- dead letters ---------------------------------------------------------------------------------

@@ -315,7 +315,7 @@ def test_publishing_no_commands_sends_nothing() -> None:
 def test_fit_groups_changes_as_the_codec_does() -> None:
     changes = [OptInChange(f"{n}@example.org", "Single") for n in range(25)]
     groups = list(ServiceBusBatchPublisher(FakeClient()).fit(changes, max_items=10))
-    assert groups == list(codec.fit_optin_changes(changes, max_items=10))
+    assert groups == list(codec.fit_items(changes, max_items=10))
     assert [len(g) for g in groups] == [10, 10, 5]
 
 

@@ -25,7 +25,7 @@ from shared.adapters.dataverse.batch_format import (
     parse_batch_response,
     part_error,
 )
-from shared.errors import BadRequest, NotFound, System
+from shared.errors import BadRequest, IntegrationError, NotFound, System
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +65,11 @@ class BulkUpdate:
 
 
 
+def refuses_bulk(error: IntegrationError) -> bool:
+    """Whether ``error`` is the service saying a table does not take a bulk message."""
+    return isinstance(error, BadRequest | NotFound) and bool(_UNSUPPORTED_BULK.search(error.detail))
+
+
 class BulkWriter:
     """The client's bulk writes; remembers the tables that turned ``UpdateMultiple`` down."""
 
@@ -72,6 +77,15 @@ class BulkWriter:
         self._send = send
         self._url = url
         self._unsupported: set[tuple[str, str]] = set()
+
+    def takes(self, entity_set: str, message: str) -> bool:
+        """Whether ``entity_set`` is not yet known to refuse ``message`` (``CreateMultiple``...)."""
+        return (entity_set, message) not in self._unsupported
+
+    def refused(self, entity_set: str, message: str) -> None:
+        """Remember that ``entity_set`` refused ``message``: later writes send rows one by one."""
+        logger.info("%s unsupported on %s: sending rows one by one", message, entity_set)
+        self._unsupported.add((entity_set, message))
 
     def update_multiple(
         self,

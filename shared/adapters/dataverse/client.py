@@ -17,6 +17,7 @@ import requests
 
 from shared.adapters.dataverse import odata
 from shared.adapters.dataverse.bulk import BulkUpdate, BulkWriter
+from shared.adapters.dataverse.change_sets import ChangeSetWriter, Group
 from shared.adapters.dataverse.reads import MAX_PAGE_SIZE, BatchReader, Query
 from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
 from shared.config import DataverseSettings, HttpSettings
@@ -50,6 +51,7 @@ class DataverseClient:
         self.stats = self._caller.stats
         self._bulk = BulkWriter(self._send, self._url)
         self._reads = BatchReader(self._send, self._url, self._bulk.post_batch_lazily)
+        self._change_sets = ChangeSetWriter(self._bulk, self._url)
 
     # --- transport -----------------------------------------------------------------------------
     def _url(self, path: str) -> str:
@@ -167,6 +169,11 @@ class DataverseClient:
     def update_multiple_tables(self, updates: Sequence[BulkUpdate]) -> None:
         """Several tables' ``UpdateMultiple`` calls as one ``$batch`` request (``BulkWriter``)."""
         self._bulk.update_multiple_tables(updates)
+
+    def write_atomically(self, groups: Sequence[Group]) -> None:
+        """Creates and updates of several tables in one change set (``ChangeSetWriter``): one
+        ``$batch`` request, all or nothing, as long as they fit one; else groups stay whole."""
+        self._change_sets.write(groups)
 
 
 def _id_from_entity_header(response: requests.Response) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 from typing import Any
 
 from shared.adapters.dataverse.client import DataverseClient
+from shared.adapters.dataverse.values import read_datetime, read_text, write_datetime
 from shared.domain.model import (
     EmailAccount,
     ScheduleUpdate,
@@ -23,6 +23,8 @@ EMAIL_ACCOUNT_COLUMNS = (
     "ec_apiusername",
     "ec_secretname",
     "ec_updatedonotbulkemail",
+    "ec_preferredlocale",
+    "ec_resubscribereturnurl",
 )
 logger = logging.getLogger(__name__)
 
@@ -41,12 +43,6 @@ SCHEDULE_COLUMNS = (
 )
 
 
-def _datetime(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
 def email_account_from_row(row: dict[str, Any]) -> EmailAccount:
     return EmailAccount(
         row_id=str(row["ec_emailaccountid"]),
@@ -56,6 +52,8 @@ def email_account_from_row(row: dict[str, Any]) -> EmailAccount:
         secret_name=str(row.get("ec_secretname") or ""),
         is_default=bool(row.get("ec_isdefault")),
         update_do_not_bulk_email=bool(row.get("ec_updatedonotbulkemail")),
+        preferred_locale=read_text(row.get("ec_preferredlocale")),
+        resubscribe_return_url=read_text(row.get("ec_resubscribereturnurl")),
     )
 
 
@@ -73,8 +71,8 @@ def schedule_from_row(row: dict[str, Any]) -> SyncSchedule | None:
         interval_minutes=int(row.get("ec_intervalminutes") or 0),
         window_start=row.get("ec_windowstart"),
         window_end=row.get("ec_windowend"),
-        last_sync=_datetime(row.get("ec_lastsync")),
-        next_sync=_datetime(row.get("ec_nextsync")),
+        last_sync=read_datetime(row.get("ec_lastsync")),
+        next_sync=read_datetime(row.get("ec_nextsync")),
         status=SyncStatus(int(status_value)) if status_value is not None else SyncStatus.NONE,
         sync_now=bool(row.get("ec_syncnow")),
         last_result=row.get("ec_lastresult"),
@@ -88,19 +86,15 @@ def schedule_name(account: EmailAccount, sync_type: SyncType) -> str:
     return f"{name[: 100 - len(label) - 3]} · {label}"
 
 
-def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def schedule_columns(update: ScheduleUpdate) -> dict[str, Any]:
     """The Web API body for ``update``: only the columns it sets."""
     columns: dict[str, Any] = {}
     if update.status is not None:
         columns["ec_status"] = int(update.status)
     if update.last_sync is not None:
-        columns["ec_lastsync"] = _iso(update.last_sync)
+        columns["ec_lastsync"] = write_datetime(update.last_sync)
     if update.next_sync is not None:
-        columns["ec_nextsync"] = _iso(update.next_sync)
+        columns["ec_nextsync"] = write_datetime(update.next_sync)
     if update.clear_next_sync:
         columns["ec_nextsync"] = None
     if update.sync_now is not None:

@@ -1,12 +1,13 @@
 """dotdigital API client on ``requests``: Basic auth per email account, region discovery, v3
-marker paging as generators, typed errors that keep dotdigital's error code.
+marker paging as generators, the v2 suppression list and resubscribe calls, typed errors that
+keep dotdigital's error code.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,6 +19,7 @@ from shared.errors import BadRequest, System
 
 DEFAULT_PAGE_SIZE = 1000
 MAX_V3_LIMIT = 5000
+MAX_V2_SELECT = 1000  # v2 list reads take ``select`` 1..1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +168,78 @@ class DotdigitalClient:
             "contacts/v3", params=params, limit=limit, marker=marker,
             operation="contacts v3 modified",
         )
+
+    def suppressed_since(self, date: dt.datetime, *, select: int, skip: int) -> list[Any]:
+        """One page of the suppression list (every reason) from ``date`` on, ascending by
+        (``dateRemoved``, contact id): ``GET /v2/contacts/suppressed-since/{date}``. Entries are
+        returned as decoded; the caller reads them defensively."""
+        if not 1 <= select <= MAX_V2_SELECT or skip < 0:
+            raise ValueError(f"select must be between 1 and {MAX_V2_SELECT}, skip not negative")
+        path = f"v2/contacts/suppressed-since/{format_since(date)}"
+        params = {"select": str(select), "skip": str(skip)}
+        body = self._send("GET", self._url(path), "suppressed-since", params=params).json()
+        if not isinstance(body, list):
+            raise BadRequest(System.DOTDIGITAL, "suppressed-since did not return a list")
+        return body
+
+    def subscribed_candidates(
+        self, since: dt.datetime, *, marker: str | None = None, limit: int = DEFAULT_PAGE_SIZE
+    ) -> Iterator[MarkerPage]:
+        """Contacts modified at or after ``since`` with their email channel and
+        ``LASTSUBSCRIBED`` (how resubscriptions are found: there is no resubscribed-since
+        endpoint), from ``marker`` on."""
+        params = {
+            "~modified": f"gte::{format_since(since)}",
+            "data-fields": "LASTSUBSCRIBED",
+            "include": "channelProperties",
+        }
+        return self.iter_marker_pages(
+            "contacts/v3", params=params, limit=limit, marker=marker,
+            operation="contacts v3 resubscribers",
+        )
+
+    def suppress_contacts(self, emails: Sequence[str]) -> list[Any]:
+        """Put these addresses on the suppression list (reason ``Suppressed``); returns the
+        ``notFound`` entries as decoded (``{"id": 0, "email": ...}``)."""
+        if not emails:
+            return []
+        body = self._send(
+            "PUT", self._url("v2/contacts/suppress-contacts"), "suppress-contacts",
+            # Suppressing an address that is already suppressed changes nothing (it keeps its
+            # first reason and date), so repeating the request after a lost answer is safe.
+            idempotent=True,
+            json=[{"email": email} for email in emails],
+        ).json()
+        not_found = body.get("notFound") if isinstance(body, dict) else None
+        if not isinstance(not_found, list):
+            raise BadRequest(System.DOTDIGITAL, "suppress-contacts did not return notFound")
+        return not_found
+
+    def resubscribe(
+        self, email: str, *, preferred_locale: str | None, return_url: str | None
+    ) -> str:
+        """``POST /v2/contacts/resubscribe`` (with a confirmation email when dotdigital needs
+        one); returns the ``ApiResubscribeStatuses`` name. A refusal (400) raises
+        ``BadRequest`` with dotdigital's message."""
+        payload: dict[str, Any] = {"unsubscribedContact": {"email": email}}
+        if preferred_locale is not None:
+            payload["preferredLocale"] = preferred_locale
+        if return_url is not None:
+            payload["returnUrlToUseIfChallenged"] = return_url
+        body = self._send(
+            "POST", self._url("v2/contacts/resubscribe"), "resubscribe",
+            # Repeating the call after a lost answer is harmless: a contact already challenged
+            # is challenged again without a second email (dotdigital sends none within its
+            # resend window), and one already resubscribed is subscribed, which answers
+            # ContactAdded and changes nothing as no data fields are sent. Not retrying would
+            # instead leave a request whose email may have gone out reported as failed.
+            idempotent=True,
+            json=payload,
+        ).json()
+        status = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(status, str) or not status:
+            raise BadRequest(System.DOTDIGITAL, "resubscribe did not return a status")
+        return status
 
 
 def _next_marker(body: Mapping[str, Any]) -> str | None:

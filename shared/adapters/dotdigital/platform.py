@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import requests
 
-from shared.adapters.dotdigital.client import ApiCredentials, DotdigitalClient
-from shared.adapters.http.policy import CallStats
+from shared.adapters.dotdigital import suppressions
+from shared.adapters.dotdigital.client import MAX_V2_SELECT, ApiCredentials, DotdigitalClient
+from shared.adapters.http.policy import CallStats, RetryPolicy
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
 from shared.domain.commands import OptInChange
 from shared.domain.model import EmailAccount, OptInType
-from shared.services.ports import ContactPage, EmailPlatformAccount
+from shared.services.ports import ContactPage, EmailPlatformAccount, EventPage
 
 
 class DotdigitalEmailPlatform:
@@ -25,9 +26,11 @@ class DotdigitalEmailPlatform:
         environ: Mapping[str, str],
         *,
         stats: CallStats | None = None,
+        policy: RetryPolicy | None = None,
     ) -> None:
         self._settings = settings
         self._http = http
+        self._policy = policy  # None: each client's default, from ``http``
         self._environ = environ
         self._session = requests.Session()
         self.stats = stats or CallStats()
@@ -48,6 +51,7 @@ class DotdigitalEmailPlatform:
                     credentials,
                     self._http,
                     session=self._session,
+                    policy=self._policy,
                     stats=self.stats,
                 )
                 self._clients[account.row_id] = client
@@ -70,6 +74,37 @@ class DotdigitalEmailPlatform:
             del page  # the decoded JSON goes before the next page is fetched
             yield converted
             del converted
+
+    def suppression_events(
+        self, account: EmailAccount, since: dt.datetime, until: dt.datetime, *,
+        marker: str | None = None, page_size: int = 1000,
+    ) -> Iterator[EventPage]:
+        """See ``EmailPlatform``; the paging is explained in ``suppressions``. Arguments and the
+        marker are checked at the call, before any request (a malformed marker is a
+        ``ValueError``), not when the first page is asked for."""
+        if since.tzinfo is None or until.tzinfo is None:
+            raise ValueError("since and until must be timezone-aware")
+        if since > until:
+            raise ValueError("since must not be after until")
+        if not 1 <= page_size <= MAX_V2_SELECT:
+            raise ValueError(f"page_size must be between 1 and {MAX_V2_SELECT}")
+        position = (suppressions.first_position(since) if marker is None
+                    else suppressions.decode_marker(marker))
+        return suppressions.event_pages(
+            self.client_for(account), since.astimezone(dt.UTC), until.astimezone(dt.UTC),
+            position, page_size,
+        )
+
+    def suppress(self, account: EmailAccount, emails: Sequence[str]) -> set[str]:
+        return suppressions.suppress_all(self.client_for(account), emails)
+
+    def resubscribe(
+        self, account: EmailAccount, email: str, *, preferred_locale: str | None,
+        return_url: str | None,
+    ) -> str:
+        return self.client_for(account).resubscribe(
+            email, preferred_locale=preferred_locale, return_url=return_url
+        )
 
 
 # One shared string per known name (a flush buffers tens of thousands of contacts); v3 may

@@ -15,17 +15,15 @@ from shared.adapters.servicebus.message_codec import (
     dead_letter_message,
     dead_letter_queue,
     encode,
-    fit_optin_changes,
+    fit_items,
 )
-from shared.domain.commands import OptInChange, QueueCommand
-from shared.services.ports import ReceivedMessage
+from shared.domain.commands import QueueCommand
+from shared.services.ports import Item, ReceivedMessage
 
 
 class EncodingPublisher(ABC):
-    def fit(
-        self, changes: Iterable[OptInChange], *, max_items: int
-    ) -> Iterator[tuple[OptInChange, ...]]:
-        return fit_optin_changes(changes, max_items=max_items)
+    def fit(self, changes: Iterable[Item], *, max_items: int) -> Iterator[tuple[Item, ...]]:
+        return fit_items(changes, max_items=max_items)
 
     def publish(
         self, queue: str, commands: Sequence[QueueCommand], *, session_id: str | None = None

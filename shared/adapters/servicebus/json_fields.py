@@ -15,6 +15,9 @@ class JsonFields:
         self.label = label
         self._values = values
 
+    def __contains__(self, name: str) -> bool:
+        return name in self._values
+
     def _get(self, name: str) -> Any:
         if name not in self._values:
             raise MessageFormatError(f"{self.label}: missing field '{name}'")

@@ -13,6 +13,7 @@ Every message body is a UTF-8 JSON object that names its schema and version::
 |                 |         | list of ``{"email": str, "opt_in_type": str}``                  |
 | ``optin-batch`` | 1       | as 2, and each item also has ``modified`` (ignored: it was      |
 |                 |         | always the run's end); still decoded for messages in flight     |
+| ``suppression-batch`` | 1 | see ``suppression_schema.py``                                   |
 
 Rules:
 
@@ -36,19 +37,29 @@ import json
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from shared.adapters.servicebus.json_fields import JsonFields
+from shared.adapters.servicebus.suppression_schema import (
+    SUPPRESSION_SCHEMA,
+    SUPPRESSION_VERSION,
+    decode_suppression,
+    suppression_fields,
+    suppression_item,
+)
 from shared.domain.commands import (
     ApplyOptInBatch,
+    ApplySuppressionBatch,
     BatchRef,
     OptInChange,
     QueueCommand,
+    SuppressionEvent,
     UnreadableBatch,
 )
 from shared.errors import MessageFormatError
 from shared.services.ports import ReceivedMessage
 
+Item = TypeVar("Item", OptInChange, SuppressionEvent)
 CONTENT_TYPE = "application/json"
 OPTIN_SCHEMA = "optin-batch"
 OPTIN_VERSION = 2
@@ -81,17 +92,22 @@ def message_id_for(schema: str, ref: BatchRef) -> str:
 def encode(command: QueueCommand, *, session_id: str | None = None) -> OutboundMessage:
     """The queue message for ``command``, in the current version of its schema."""
     ref = command.ref
+    if isinstance(command, ApplySuppressionBatch):
+        schema, version, fields = SUPPRESSION_SCHEMA, SUPPRESSION_VERSION, suppression_fields(
+            command)
+    else:
+        schema, version = OPTIN_SCHEMA, OPTIN_VERSION
+        fields = {"items": [_optin_item(change) for change in command.items]}
     body = {
-        "schema": OPTIN_SCHEMA, "version": OPTIN_VERSION, "run_id": ref.run_id,
-        "account": ref.account, "batch": ref.batch, "dry_run": ref.dry_run,
-        "items": [_optin_item(change) for change in command.items],
+        "schema": schema, "version": version, "run_id": ref.run_id,
+        "account": ref.account, "batch": ref.batch, "dry_run": ref.dry_run, **fields,
     }
     return OutboundMessage(
-        message_id=message_id_for(OPTIN_SCHEMA, ref),
+        message_id=message_id_for(schema, ref),
         body=json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode(),
         content_type=CONTENT_TYPE,
         application_properties={
-            "schema": OPTIN_SCHEMA, "version": OPTIN_VERSION, "run_id": ref.run_id,
+            "schema": schema, "version": version, "run_id": ref.run_id,
             "account": ref.account, "batch": ref.batch, "items": len(command.items),
             "dry_run": ref.dry_run,
         },
@@ -99,10 +115,13 @@ def encode(command: QueueCommand, *, session_id: str | None = None) -> OutboundM
     )
 
 
-def unreadable_batch(properties: Mapping[str, object] | None) -> UnreadableBatch | None:
-    """The batch ``encode`` named in a message's application properties; None when they name
-    none (a message from elsewhere, or properties that are missing or malformed)."""
-    if not properties or properties.get("schema") != OPTIN_SCHEMA:
+def unreadable_batch(
+    properties: Mapping[str, object] | None, schema: str = OPTIN_SCHEMA
+) -> UnreadableBatch | None:
+    """The batch of ``schema`` that ``encode`` named in a message's application properties;
+    None when they name none (a message from elsewhere, another schema's batch, or properties
+    that are missing or malformed)."""
+    if not properties or properties.get("schema") != schema:
         return None
     account, run_id = properties.get("account"), properties.get("run_id")
     batch, items = properties.get("batch"), properties.get("items")
@@ -145,19 +164,20 @@ def decode(body: bytes | str) -> QueueCommand:
     return decoder(JsonFields(f"{schema} v{version}", envelope))
 
 
-def fit_optin_changes(
-    changes: Iterable[OptInChange], *, max_items: int,
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-) -> Iterator[tuple[OptInChange, ...]]:
+def fit_items(
+    changes: Iterable[Item], *, max_items: int, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+) -> Iterator[tuple[Item, ...]]:
     """Consecutive groups of ``changes``, each at most ``max_items`` and small enough for one
     message. The grouping depends only on the input, so a resumed run re-creates the same
     batches."""
-    group: list[OptInChange] = []
+    group: list[Item] = []
     size = _ENVELOPE_BUDGET
     for change in changes:
-        item_size = len(json.dumps(_optin_item(change), ensure_ascii=False).encode()) + 1
+        encoded = (suppression_item(change) if isinstance(change, SuppressionEvent)
+                   else _optin_item(change))
+        item_size = len(json.dumps(encoded, ensure_ascii=False).encode()) + 1
         if _ENVELOPE_BUDGET + item_size > max_body_bytes:
-            raise MessageFormatError("one opt-in change is larger than a message may be")
+            raise MessageFormatError("one batch item is larger than a message may be")
         if group and (size + item_size > max_body_bytes or len(group) >= max_items):
             yield tuple(group)
             group, size = [], _ENVELOPE_BUDGET
@@ -199,10 +219,24 @@ class JsonMessageCodec:
     """The codec as the ``MessageCodec`` port (what the queue triggers get from bootstrap)."""
 
     def decode_optin(self, body: bytes | str) -> ApplyOptInBatch:
-        return decode(body)
+        command = decode(body)
+        if not isinstance(command, ApplyOptInBatch):
+            raise MessageFormatError("not an opt-in batch")
+        return command
+
+    def decode_suppression(self, body: bytes | str) -> ApplySuppressionBatch:
+        command = decode(body)
+        if not isinstance(command, ApplySuppressionBatch):
+            raise MessageFormatError("not a suppression batch")
+        return command
 
     def unreadable(self, properties: Mapping[str, object] | None) -> UnreadableBatch | None:
         return unreadable_batch(properties)
+
+    def unreadable_suppression(
+        self, properties: Mapping[str, object] | None
+    ) -> UnreadableBatch | None:
+        return unreadable_batch(properties, SUPPRESSION_SCHEMA)
 
 
 # --- optin-batch v1 and v2 ------------------------------------------------------------------------
@@ -241,4 +275,5 @@ def _decode_optin_v1(fields: JsonFields) -> ApplyOptInBatch:
 _DECODERS: dict[tuple[str, int], Callable[[JsonFields], QueueCommand]] = {
     (OPTIN_SCHEMA, 1): _decode_optin_v1,
     (OPTIN_SCHEMA, 2): _decode_optin,
+    (SUPPRESSION_SCHEMA, SUPPRESSION_VERSION): decode_suppression,
 }

@@ -29,16 +29,21 @@ logger = logging.getLogger(__name__)
 
 # Rows are created for these only: a row for a sync this version cannot run would sit at "None"
 # for ever and mislead an administrator.
-IMPLEMENTED_SYNC_TYPES = (SyncType.CONTACT_OPT_IN,)
+IMPLEMENTED_SYNC_TYPES = (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS)
+# What a SuppressionLists run changes: Email Suppression rows, Do not bulk email, Notes.
+_SUPPRESSION_CHANGES = ("rows_created", "rows_updated", "rows_removed", "dnbe_set",
+                        "dnbe_cleared", "notes")
 
 
 def format_result(counters: Mapping[str, int], *, dry_run: bool = False) -> str:
     """The schedule's short last result, e.g. ``1,234 read, 456 changed, 0 failed``.
 
-    ``items`` counts what was read, every ``changed_<table>`` counter what was changed.
+    ``items`` counts what was read; what was changed is every ``changed_<table>`` counter of an
+    opt-in run, or the rows, flags and Notes a suppression run wrote.
     """
     read = counters.get("items", 0)
-    changed = sum(value for name, value in counters.items() if name.startswith("changed_"))
+    changed = sum(value for name, value in counters.items()
+                  if name.startswith("changed_") or name in _SUPPRESSION_CHANGES)
     failed = counters.get("failed", 0)
     verb = "would change" if dry_run else "changed"
     return f"{read:,} read, {changed:,} {verb}, {failed:,} failed"
