@@ -1,4 +1,5 @@
-"""The summary of a local run (``make run ONCE=1``): per email account and in total.
+"""The summary of a local run (``make run ONCE=1``): per email account and in total, for the
+opt-in sync here and for the SuppressionLists sync in ``suppression_report``.
 
 Per account, from the sync state of the opt-in runs the timer started (found in the run
 journal): records read, batches, records changed per table, items skipped by reason, items
@@ -16,6 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from devtools.local_stack import Completion, LocalStack
+from devtools.suppression_report import HEADERS as SUPPRESSION_HEADERS
+from devtools.suppression_report import suppression_rows, suppression_totals
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 
@@ -73,20 +76,28 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
                      run.status is RunStatus.COMPLETED)
         accounts.append({"email_account": row.get("ec_name"), "email_account_id": account_id,
                          **totals})
+    per_account, suppression_total = suppression_totals(
+        stack.journal, stack.state, [str(a["email_account_id"]) for a in accounts],
+        dry_run=dry_run,
+    )
+    for account in accounts:
+        account["suppression"] = per_account[str(account["email_account_id"])]
     connectivity = last_connectivity(stack)
     stats = {name: stack.cluster.servers[name].stats.snapshot() for name in SYSTEMS}
     counters = stack.counters()
     # Where each one waits, in Service Bus's terms: the queue's own dead-letter sub-queue
     # (the broker's), or the queue the app parks messages in.
+    queues = {stack.optin_queue, getattr(stack, "suppression_queue", stack.optin_queue)}
     dead_letters = [
         {"message_id": m.message_id, "session_id": m.session_id,
-         "queue": f"{m.queue}/$deadletterqueue" if m.queue == stack.optin_queue else m.queue,
+         "queue": f"{m.queue}/$deadletterqueue" if m.queue in queues else m.queue,
          "reason": m.dead_letter_reason, "description": m.dead_letter_description}
         for m in stack.dead_letters()
     ]
     timer_failures = completion.timer_failures if completion else []
     connectivity_ok = bool(connectivity and connectivity.get("ok"))
     ok = (connectivity_ok and total["unfinished_runs"] == 0 and total["failed"] == 0
+          and suppression_total["unfinished_runs"] == 0 and suppression_total["failed"] == 0
           and not dead_letters and counters["dead_lettered"] == 0 and not timer_failures)
     return {
         "ok": ok,
@@ -95,6 +106,7 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
         "seconds": round(completion.seconds if completion else stack.seconds(), 2),
         "accounts": accounts,
         "total": total,
+        "suppression_total": suppression_total,
         "requests": {name: stats[name]["requests"] for name in SYSTEMS},
         "throttled": {name: stats[name]["throttled"] for name in SYSTEMS},
         "faults_injected": {name: stats[name]["faults_injected"] for name in SYSTEMS},
@@ -149,7 +161,9 @@ def format_report(report: dict[str, Any]) -> str:
     parts = [
         "opt-in sync" + (" (DRY RUN: changes are what would be written)" if report["dry_run"]
                          else ""),
-        _table(headers, rows), "", summary,
+        _table(headers, rows), "",
+        "suppression lists sync" + (" (DRY RUN)" if report["dry_run"] else ""),
+        _table(SUPPRESSION_HEADERS, suppression_rows(report)), "", summary,
     ]
     for letter in report["dead_letters"]:
         parts.append(f"dead letter {letter['message_id']} ({letter['session_id']}) in "
