@@ -112,7 +112,8 @@ def test_the_properties_name_the_batch_even_when_the_body_cannot_be_read() -> No
 
 
 @pytest.mark.parametrize("change", [
-    {"schema": "suppression-batch"}, {"schema": "engagement-batch"}, {"run_id": ""}, {"account": 7}, {"batch": -1},
+    {"schema": "suppression-batch"}, {"schema": "engagement-batch"}, {"run_id": ""},
+    {"account": 7}, {"batch": -1},
     {"batch": True}, {"batch": MAX_BATCH_NUMBER + 1}, {"items": -1}, {"items": "1"},
     {"dry_run": "false"}, {"dry_run": None},
 ])
