@@ -149,7 +149,10 @@ def format_report(report: dict[str, Any]) -> str:
     rows = [row(str(a["email_account"]), a) for a in report["accounts"]]
     rows.append(row("TOTAL", report["total"]))
     requests, throttled = report["requests"], report["throttled"]
-    changed_total = sum(report["total"]["changed"].values())
+    suppressions = report.get("suppression_total", {})
+    changed_total = sum(report["total"]["changed"].values()) + sum(
+        suppressions.get(name, 0) for name in ("rows_created", "rows_updated", "rows_removed",
+                                               "dnbe_set", "dnbe_cleared", "notes"))
     per_1000 = (f"{1000 * requests['dataverse'] / changed_total:.1f}" if changed_total else "-")
     summary = _table(
         ["dotdigital requests", "dataverse requests", "per 1000 changed", "throttled",

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum
 
 from shared.domain.commands import SuppressionEvent
@@ -228,6 +228,9 @@ def latest_per_address(
             if reason is None:
                 counters["unknown_reason"] += 1
                 continue
+        # Dataverse keeps date-times to the second: compared and written at that precision, a
+        # replayed event finds the row it wrote equal, not older.
+        event = replace(event, at=event.at.replace(microsecond=0))
         seen = latest.get(key)
         if seen is None or _rank(event) > _rank(seen[0]):
             latest[key] = (event, reason)
@@ -347,6 +350,18 @@ def _resubscribe(
                                text))
         counters["notes"] += 1
     return False
+
+
+def keys_to_deactivate(
+    events: Iterable[SuppressionEvent], account_id: str, rows: Iterable[SuppressionRow]
+) -> list[str]:
+    """The addresses of resubscriptions that find an active row of the account: the only ones
+    whose records a batch writes to when the account's option is off (their Notes)."""
+    resubscribed = {key for key in (match_key(e.email) for e in events if not e.suppressed)
+                    if isinstance(key, str)}
+    return sorted({row.email_key for row in rows
+                   if row.active and row.email_account_id == account_id
+                   and row.email_key in resubscribed})
 
 
 def keys_of(events: Iterable[SuppressionEvent]) -> list[str]:

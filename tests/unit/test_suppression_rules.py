@@ -188,3 +188,13 @@ def test_a_confirmation_is_pending_only_inside_the_resend_window() -> None:
     assert still_pending(T0, at(60), window)
     assert not still_pending(T0, T0 + window, window)
     assert not still_pending(None, T0, window)
+
+
+def test_dates_are_kept_to_the_second_as_dataverse_stores_them() -> None:
+    events = [SuppressionEvent("ann@example.com", at(5) + dt.timedelta(milliseconds=700),
+                               "Unsubscribed")]
+    plan, _ = plan_batch(events, A, [], [])
+    assert plan.create[0].suppressed_on == at(5)
+    # The row as Dataverse then holds it: the same event replayed changes nothing.
+    replayed, counters = plan_batch(events, A, [row(suppressed=5)], [contact(True)])
+    assert not replayed and counters["rows_updated"] == 0

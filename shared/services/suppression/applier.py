@@ -19,7 +19,10 @@ from shared.domain.model import SyncType
 from shared.domain.suppression import (
     SUPPRESSION_COUNTERS,
     AccountView,
+    FlagRecord,
+    SuppressionRow,
     keys_of,
+    keys_to_deactivate,
     plan_batch,
 )
 from shared.services.ports import (
@@ -69,12 +72,18 @@ def apply_suppression_batch(
     keys = keys_of(command.items)
     account = AccountView(command.ref.account, command.account_name,
                           command.update_do_not_bulk_email, frozenset(command.dnbe_accounts))
-    # Records are read only when the batch may write to them: a Note for a resubscription, or
-    # Do not bulk email when the account's option is on.
-    with_records = command.update_do_not_bulk_email or any(
-        not event.suppressed for event in command.items
-    )
-    rows, records = crm.lookup(keys, with_records=with_records) if keys else ([], [])
+    rows: list[SuppressionRow] = []
+    records: list[FlagRecord] = []
+    if keys and command.update_do_not_bulk_email:
+        rows, records = crm.lookup(keys, with_records=True)
+    elif keys:
+        # Without the option, records are written only for Notes: read them (a second request)
+        # only for the resubscriptions that deactivate a row. Most resubscription events are
+        # new sign-ups with no row at all, so most batches cost one lookup.
+        rows, _ = crm.lookup(keys, with_records=False)
+        noted = keys_to_deactivate(command.items, account.row_id, rows)
+        if noted:
+            records = crm.lookup(noted, with_records=True)[1]
     plan, counters = plan_batch(command.items, account, rows, records)
     if plan and not command.ref.dry_run:
         crm.apply(account.row_id, plan)
