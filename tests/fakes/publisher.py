@@ -8,10 +8,11 @@ Dead letters go where the real publishers put them: ``dead_letter_queue(queue)``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from shared.adapters.servicebus.encoding_publisher import EncodingPublisher
 from shared.adapters.servicebus.message_codec import OutboundMessage, dead_letter_queue, decode
-from shared.domain.commands import ApplyOptInBatch, QueueCommand
+from shared.domain.commands import QueueCommand
 
 
 class FakeBatchPublisher(EncodingPublisher):
@@ -33,8 +34,9 @@ class FakeBatchPublisher(EncodingPublisher):
     def messages(self, queue: str) -> list[OutboundMessage]:
         return list(self.queues.get(queue, {}).values())
 
-    def commands(self, queue: str) -> list[ApplyOptInBatch]:
-        """The commands on ``queue``, decoded back, in batch order."""
+    def commands(self, queue: str) -> list[Any]:
+        """The commands on ``queue``, decoded back, in batch order (every command on one queue
+        is of the queue's one kind)."""
         return sorted((decode(m.body) for m in self.messages(queue)), key=lambda c: c.ref.batch)
 
     def dead_letters(self, queue: str) -> list[OutboundMessage]:
