@@ -79,3 +79,30 @@ class Org:
 
     def dataset(self) -> dict[str, Any]:
         return {"dataverse": {"tables": self.tables}, "dotdigital": {"accounts": self.dotdigital}}
+
+
+# --- SuppressionLists ---------------------------------------------------------------------------
+def add_suppression_schedule(org: Org, account: int, *, sync_now: bool = False) -> str:
+    """A manual SuppressionLists schedule row for ``account``."""
+    row_id = str(uuid.uuid4())
+    org.tables["ec_syncschedules"].append({
+        "ec_syncscheduleid": row_id, "ec_name": f"Brand {account + 1}: SuppressionLists",
+        "_ec_emailaccountid_value": org.ids[account],
+        "ec_synctype": int(SyncType.SUPPRESSION_LISTS), "ec_intervalminutes": 0,
+        "ec_windowstart": None, "ec_windowend": None,
+        "ec_status": int(SyncStatus.NONE), "ec_syncnow": sync_now,
+    })
+    return row_id
+
+
+def add_crm_suppression(org: Org, account: int, email: str, **columns: Any) -> str:
+    """An Email Suppression row as a CRM user makes it (origin CRM, not pushed), active."""
+    row_id = str(uuid.uuid4())
+    row: dict[str, Any] = {
+        "ec_emailsuppressionid": row_id, "ec_emailaddress": email,
+        "_ec_emailaccountid_value": org.ids[account], "ec_origin": 100000001,
+        "ec_pushedon": None, "ec_requestresubscribe": False, "statecode": 0, "statuscode": 1,
+    }
+    row.update(columns)
+    org.tables.setdefault("ec_emailsuppressions", []).append(row)
+    return row_id
