@@ -19,6 +19,7 @@ import re
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -119,44 +120,81 @@ def results(stack: ProcessStack) -> dict[str, int]:
     return totals
 
 
-def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
-    limits, cost = Protection(args.scale), CostModel(
+def cost_and_limits(args: argparse.Namespace) -> tuple[Protection, CostModel]:
+    return Protection(args.scale), CostModel(
         request_ms=args.request_ms, per_record_read_ms=args.read_ms,
         per_record_write_ms=args.write_ms, bulk_per_record_write_ms=args.bulk_write_ms)
+
+
+def configure_dataverse(stack: ProcessStack, limits: Protection, cost: CostModel) -> None:
+    stack.admin("dataverse", "POST", "config", {
+        "service_protection": limits.as_config(), "cost_model": cost.as_config()})
+
+
+def sync_until(stack: ProcessStack, args: argparse.Namespace, work_dir: Path,
+               done: Callable[[], bool]) -> float:
+    """Zero the emulators' statistics, start the connector and wait until ``done()``; returns
+    the wall-clock seconds from the connector's start."""
+    for system in ("dataverse", "dotdigital"):
+        stack.admin(system, "DELETE", "stats")
+    started = time.monotonic()
+    stack.start_connector(
+        memory_samples=Path(args.memory_samples).resolve() if args.memory_samples else None)
+    deadline = started + args.timeout
+    while not done():
+        if stack.connector is not None and stack.connector.poll() is not None:
+            raise SystemExit(f"the connector exited early; see {work_dir}/connector.log")
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the sync did not complete within {args.timeout:.0f} s")
+        time.sleep(POLL_S)
+    return time.monotonic() - started
+
+
+def sync_seconds(runs: list[dict[str, Any]]) -> float:
+    """The sync's own time: first run started to last run completed (state store clocks); the
+    connector's start-up and the wait for its first timer tick are not throughput."""
+    return (max(run["CompletedAt"] for run in runs)
+            - min(run["StartedAt"] for run in runs)).total_seconds()
+
+
+def emulator_stats(stack: ProcessStack) -> dict[str, Any]:
+    return {system: stack.admin(system, "GET", "stats") for system in ("dataverse", "dotdigital")}
+
+
+def throughput(changed: int, seconds: float, limits: Protection,
+               cost: CostModel) -> dict[str, Any]:
+    """Records per second against the ceiling the limits allow (bench/README.md)."""
+    ceiling = ceiling_records_per_second(limits, cost)
+    rate = changed / seconds
+    return {
+        "records_per_second": round(rate, 1),
+        "ceiling_records_per_second": round(ceiling["ceiling"], 1),
+        "ceiling_by_limit": {k: round(v, 1) for k, v in ceiling.items() if k != "ceiling"},
+        "efficiency": round(rate / ceiling["ceiling"], 3),
+        # The window starts full: over `seconds` the limits allow one window's budget more than
+        # the steady rate, which matters when a run lasts only a few windows.
+        "efficiency_counting_initial_window": round(
+            rate / (ceiling["ceiling"] * (1 + limits.window_s / seconds)), 3),
+    }
+
+
+def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    limits, cost = cost_and_limits(args)
     options = StackOptions(contacts=args.contacts, accounts=args.accounts, seed=args.seed,
                            timer_schedule=args.timer_schedule,
                            extra_settings=dict(item.split("=", 1) for item in args.set))
     with ProcessStack(work_dir, options) as stack:
-        stack.admin("dataverse", "POST", "config", {
-            "service_protection": limits.as_config(), "cost_model": cost.as_config()})
+        configure_dataverse(stack, limits, cost)
         stack.request_sync_now()
-        for system in ("dataverse", "dotdigital"):
-            stack.admin(system, "DELETE", "stats")
         store = LocalQueueStore(stack.queue_dir)
-        started = time.monotonic()
-        stack.start_connector(
-            memory_samples=Path(args.memory_samples).resolve() if args.memory_samples else None)
-        deadline = started + args.timeout
-        while not runs_complete(stack, store, args.accounts):
-            if stack.connector is not None and stack.connector.poll() is not None:
-                raise SystemExit(f"the connector exited early; see {work_dir}/connector.log")
-            if time.monotonic() > deadline:
-                raise SystemExit(f"the sync did not complete within {args.timeout:.0f} s")
-            time.sleep(POLL_S)
-        wall_seconds = time.monotonic() - started
-        runs = stack.run_headers()
-        # The sync's own time: first run started to last run completed (state store clocks);
-        # the connector's start-up and the wait for its first timer tick are not throughput.
-        seconds = (max(run["CompletedAt"] for run in runs)
-                   - min(run["StartedAt"] for run in runs)).total_seconds()
-        stats = {system: stack.admin(system, "GET", "stats")
-                 for system in ("dataverse", "dotdigital")}
+        wall_seconds = sync_until(stack, args, work_dir,
+                                  lambda: runs_complete(stack, store, args.accounts))
+        seconds = sync_seconds(stack.run_headers())
+        stats = emulator_stats(stack)
         totals = results(stack)
         connector = stack.stop_connector()
         dead = dead_lettered(store)
     changed = totals["changed"]
-    ceiling = ceiling_records_per_second(limits, cost)
-    rate = changed / seconds
     return {
         "contacts": args.contacts,
         "accounts": args.accounts,
@@ -175,14 +213,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         "seconds": round(seconds, 1),
         "wall_seconds": round(wall_seconds, 1),
         "dataverse_busy_seconds": stats["dataverse"]["busy_seconds"],
-        "records_per_second": round(rate, 1),
-        "ceiling_records_per_second": round(ceiling["ceiling"], 1),
-        "ceiling_by_limit": {k: round(v, 1) for k, v in ceiling.items() if k != "ceiling"},
-        "efficiency": round(rate / ceiling["ceiling"], 3),
-        # The window starts full: over `seconds` the limits allow one window's budget more than
-        # the steady rate, which matters when a run lasts only a few windows.
-        "efficiency_counting_initial_window": round(
-            rate / (ceiling["ceiling"] * (1 + limits.window_s / seconds)), 3),
+        **throughput(changed, seconds, limits, cost),
         "throttled_responses": stats["dataverse"]["throttled"] + stats["dotdigital"]["throttled"],
         "peak_rss_mb": connector["peak_rss_mb"],
         "function_invocations": connector["functions"].get("invocations"),
@@ -192,10 +223,8 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.optin_sync", description=__doc__)
-    parser.add_argument("--contacts", type=int, default=20_000, help="Dynamics contacts (N)")
-    parser.add_argument("--accounts", type=int, default=3, help="dotdigital accounts (K)")
+def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every end-to-end benchmark on ``ProcessStack`` takes."""
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--scale", type=float, default=60.0,
                         help="service protection window and budgets divided by this")
@@ -214,22 +243,46 @@ def main(argv: list[str] | None = None) -> int:
                         " (the efficiency of one run spreads by about ±0.05 on a 2-core machine)")
     parser.add_argument("--memory-samples", metavar="FILE",
                         help="the connector appends its memory every 0.5 s to FILE (JSON lines)")
-    args = parser.parse_args(argv)
-    if args.contacts < 50 or args.accounts < 1 or args.scale <= 0 or args.repeat < 1:
-        parser.error("--contacts must be >= 50, --accounts >= 1, --scale > 0, --repeat >= 1")
+
+
+def check_stack_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    if args.accounts < 1 or args.scale <= 0 or args.repeat < 1:
+        parser.error("--accounts must be >= 1, --scale > 0, --repeat >= 1")
     if args.repeat > 1 and args.keep:
         parser.error("--keep keeps one run's work directory: use it without --repeat")
     if any("=" not in item for item in args.set):
         parser.error("--set expects SETTING=VALUE")
+
+
+def run_repeatedly(
+    args: argparse.Namespace, run: Callable[[argparse.Namespace, Path], dict[str, Any]],
+    prefix: str, summarised: tuple[str, ...] | None = None,
+) -> list[dict[str, Any]]:
+    """Run ``--repeat`` times (each on fresh stacks) and print one run's figures, or every run's
+    and their summary."""
     runs = []
     for _ in range(args.repeat):
         if args.keep:
-            runs.append(run_benchmark(args, Path(args.keep)))
+            runs.append(run(args, Path(args.keep)))
         else:
-            with tempfile.TemporaryDirectory(prefix="optin-bench-") as work:
-                runs.append(run_benchmark(args, Path(work)))
-    print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs, "summary": summarise(runs)},
+            with tempfile.TemporaryDirectory(prefix=prefix) as work:
+                runs.append(run(args, Path(work)))
+    summary = summarise(runs, summarised or SUMMARISED)
+    print(json.dumps(runs[0] if len(runs) == 1 else {"runs": runs, "summary": summary},
                      indent=2))
+    return runs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.optin_sync", description=__doc__)
+    parser.add_argument("--contacts", type=int, default=20_000, help="Dynamics contacts (N)")
+    parser.add_argument("--accounts", type=int, default=3, help="dotdigital accounts (K)")
+    add_stack_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.contacts < 50:
+        parser.error("--contacts must be >= 50")
+    check_stack_arguments(parser, args)
+    runs = run_repeatedly(args, run_benchmark, "optin-bench-")
     clean = all(run["failed_records"] == 0 and run["dead_lettered"] == 0 for run in runs)
     return 0 if clean else 1
 
@@ -238,10 +291,12 @@ SUMMARISED = ("efficiency", "dataverse_requests_per_1000_changed", "dotdigital_r
               "peak_rss_mb", "throttled_responses", "seconds")
 
 
-def summarise(runs: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+def summarise(
+    runs: list[dict[str, Any]], names: tuple[str, ...] = SUMMARISED
+) -> dict[str, dict[str, float]]:
     """Median, lowest and highest of the figures that vary from run to run."""
     summary = {}
-    for name in SUMMARISED:
+    for name in names:
         values = sorted(float(run[name]) for run in runs)
         middle = len(values) // 2
         median = values[middle] if len(values) % 2 else (values[middle - 1] + values[middle]) / 2
