@@ -151,12 +151,16 @@ class RowChange:
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A Note on a record (``table`` is a CRM record table or ``ec_emailsuppression``)."""
+    """A Note on a record (``table`` is a CRM record table or ``ec_emailsuppression``).
+
+    ``with_change`` names the suppression row whose deactivation the Note reports: the two are
+    written together or not at all, so a retried batch never writes the Note twice."""
 
     table: str
     row_id: str
     subject: str
     text: str
+    with_change: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +351,7 @@ def _resubscribe(
     counters["rows_removed"] += 1
     for record in sorted(records, key=lambda r: (r.table, r.row_id)):
         plan.notes.append(Note(record.table, record.row_id, f"Resubscribed to {account.name}",
-                               text))
+                               text, with_change=row.row_id))
         counters["notes"] += 1
     return False
 

@@ -280,7 +280,8 @@ def test_a_plan_larger_than_a_change_set_keeps_every_row_change_with_its_notes(
     for i, row in enumerate(rows):  # 400 deactivations with 3 Notes each: 1200 Notes in all
         text = f"resubscription {i}"
         plan.change.append(RowChange(row["ec_emailsuppressionid"], False, None, AT, LATER, text))
-        plan.notes += [Note("contact", c["contactid"], "Resubscribed", text) for c in contacts]
+        plan.notes += [Note("contact", c["contactid"], "Resubscribed", text,
+                            with_change=row["ec_emailsuppressionid"]) for c in contacts]
     # The last change set fails: a flag on a contact deleted since the lookup.
     plan.flags.append(FlagChange("contact", str(uuid.uuid4()), True))
     before = _requests(cluster)
@@ -301,7 +302,8 @@ def test_a_plan_larger_than_a_change_set_keeps_every_row_change_with_its_notes(
     before = _requests(cluster)
     too_many = SuppressionPlan(
         change=[RowChange(rows[0]["ec_emailsuppressionid"], False, None, AT, LATER, "x")],
-        notes=[Note("contact", contacts[0]["contactid"], "s", "x")] * 1000)
+        notes=[Note("contact", contacts[0]["contactid"], "s", "x",
+                    with_change=rows[0]["ec_emailsuppressionid"])] * 1000)
     with pytest.raises(BadRequest, match="change set"):
         crm.apply(brand, too_many)
     assert _requests(cluster) == before

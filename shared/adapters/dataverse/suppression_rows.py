@@ -124,31 +124,19 @@ def _flag_write(flag: FlagChange) -> TableWrite:
 def _resubscriptions(
     changes: Sequence[RowChange], notes: Sequence[Note], make_id: NewId
 ) -> list[Group]:
-    """Row changes with their Notes. A Note belongs to the deactivation whose resubscription
-    status it repeats (the domain writes the same text to both): they share a group, so a row is
-    never deactivated without its Notes nor a Note written while its row stays active (a rerun
-    would write it again). Should a Note match no deactivation, every change and Note share one
-    group: safe, if larger."""
-    by_text: dict[str, list[RowChange]] = {}
-    for change in changes:
-        if not change.active and change.resubscription_status:
-            by_text.setdefault(change.resubscription_status, []).append(change)
-    notes_by_text: dict[str, list[Note]] = {}
+    """Row changes with the Notes that report them (``Note.with_change``): they share a group,
+    so a row is never deactivated without its Notes nor a Note written while its row stays
+    active (a rerun would write it again). Notes that report no change of this plan travel
+    with all the changes in one group: safe, if larger."""
+    notes_of: dict[str | None, list[Note]] = {}
     for note in notes:
-        notes_by_text.setdefault(note.text, []).append(note)
-    if not notes_by_text.keys() <= by_text.keys():
+        notes_of.setdefault(note.with_change, []).append(note)
+    changed = {change.row_id for change in changes}
+    if not notes_of.keys() <= changed:
         return [[write(UPDATE, SUPPRESSIONS, [change_row(c) for c in changes]),
                  *note_writes(notes, make_id)]]
-    groups: list[Group] = []
-    for change in changes:
-        text = change.resubscription_status
-        if change.active or not text:
-            groups.append([write(UPDATE, SUPPRESSIONS, [change_row(change)])])
-        elif text in by_text:
-            together = by_text.pop(text)
-            groups.append([write(UPDATE, SUPPRESSIONS, [change_row(c) for c in together]),
-                           *note_writes(notes_by_text.get(text, []), make_id)])
-    return groups
+    return [[write(UPDATE, SUPPRESSIONS, [change_row(change)]),
+             *note_writes(notes_of.get(change.row_id, []), make_id)] for change in changes]
 
 
 def change_row(change: RowChange) -> dict[str, Any]:
