@@ -153,8 +153,8 @@ def sync_until(stack: ProcessStack, args: argparse.Namespace, work_dir: Path,
 def sync_seconds(runs: list[dict[str, Any]]) -> float:
     """The sync's own time: first run started to last run completed (state store clocks); the
     connector's start-up and the wait for its first timer tick are not throughput."""
-    return (max(run["CompletedAt"] for run in runs)
-            - min(run["StartedAt"] for run in runs)).total_seconds()
+    return float((max(run["CompletedAt"] for run in runs)
+                  - min(run["StartedAt"] for run in runs)).total_seconds())
 
 
 def emulator_stats(stack: ProcessStack) -> dict[str, Any]:

@@ -151,8 +151,8 @@ class CrmSuppressions(Protocol):
     def resubscribe_requests(self, account_id: str) -> list[SuppressionRow]:
         """The account's rows whose Request Resubscribe is ticked."""
 
-    def record_request(self, result: RequestResult) -> None:
-        """Write one request's outcome, all or nothing."""
+    def record_requests(self, results: Sequence[RequestResult]) -> None:
+        """Write the requests' outcomes, all or nothing (each row with its Note)."""
 
 
 # --- dotdigital -----------------------------------------------------------------------------------

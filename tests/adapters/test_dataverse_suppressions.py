@@ -416,7 +416,7 @@ def test_a_handled_request_clears_the_tick_and_adds_a_note_on_the_row_in_one_req
     status = f"Confirmation email sent on {LATER:%Y-%m-%d %H:%M} UTC."
     note = Note("ec_emailsuppression", request.row_id, "Resubscribe requested", status)
     before = _requests(cluster)
-    crm.record_request(RequestResult(request.row_id, status, note, LATER))
+    crm.record_requests([RequestResult(request.row_id, status, note, LATER)])
     assert _requests(cluster) - before == 1  # one $batch: the row and its Note together
 
     assert crm.resubscribe_requests(brand) == []
@@ -438,7 +438,7 @@ def test_a_request_is_written_all_or_nothing(
     # The row's update succeeds; its Note, bound to a row that does not exist, fails.
     note = Note("ec_emailsuppression", str(uuid.uuid4()), "Resubscribe requested", "Sent.")
     with pytest.raises(NotFound):
-        crm.record_request(RequestResult(row_id, "Sent.", note, LATER))
+        crm.record_requests([RequestResult(row_id, "Sent.", note, LATER)])
     (row,) = _state(cluster, "ec_emailsuppressions")
     assert (row["ec_requestresubscribe"], row["ec_resubscriptionstatus"]) == (True, None)
     assert _state(cluster, "annotations") == []

@@ -112,15 +112,19 @@ class InMemoryCrmSuppressions:
         return [row for row in self.rows.values()
                 if row.email_account_id == account_id and row.request_resubscribe]
 
-    def record_request(self, result: RequestResult) -> None:
+    def record_requests(self, results: Sequence[RequestResult]) -> None:
+        for result in results:
+            if result.row_id not in self.rows or result.note.row_id not in self.rows:
+                raise KeyError(result.row_id)
         self.writes += 1
-        row = self.rows[result.row_id]
-        self.rows[result.row_id] = replace(
-            row, request_resubscribe=False, resubscription_status=result.status,
-            requested_on=result.requested_on or row.requested_on,
-        )
-        note: Note = result.note
-        self.notes.append(StoredNote(note.table, note.row_id, note.subject, note.text))
+        for result in results:
+            row = self.rows[result.row_id]
+            self.rows[result.row_id] = replace(
+                row, request_resubscribe=False, resubscription_status=result.status,
+                requested_on=result.requested_on or row.requested_on,
+            )
+            note: Note = result.note
+            self.notes.append(StoredNote(note.table, note.row_id, note.subject, note.text))
 
 
 def reason_of(name: str) -> SuppressionReason:

@@ -108,17 +108,21 @@ class DataverseCrmSuppressions:
     def resubscribe_requests(self, account_id: str) -> list[SuppressionRow]:
         return self._rows(account_id, "ec_requestresubscribe eq true")
 
-    def record_request(self, result: RequestResult) -> None:
-        row: dict[str, object] = {
-            SUPPRESSIONS.primary_key: guid_literal(result.row_id),
-            "ec_requestresubscribe": False,
-            "ec_resubscriptionstatus": result.status[:STATUS_LENGTH],
-        }
-        if result.requested_on is not None:
-            row["ec_resubscriptionrequestedon"] = write_datetime(result.requested_on)
-        self._client.write_atomically(
-            [[write(UPDATE, SUPPRESSIONS, [row]), *note_writes([result.note], self._make_id)]]
-        )
+    def record_requests(self, results: Sequence[RequestResult]) -> None:
+        groups = []
+        for result in results:
+            row: dict[str, object] = {
+                SUPPRESSIONS.primary_key: guid_literal(result.row_id),
+                "ec_requestresubscribe": False,
+                "ec_resubscriptionstatus": result.status[:STATUS_LENGTH],
+            }
+            if result.requested_on is not None:
+                row["ec_resubscriptionrequestedon"] = write_datetime(result.requested_on)
+            groups.append([write(UPDATE, SUPPRESSIONS, [row]),
+                           *note_writes([result.note], self._make_id)])
+        # Each row with its Note; the change sets hold many requests' rows and Notes in one
+        # bulk message per table, so a run's requests cost a request or two, not one each.
+        self._client.write_atomically(groups)
 
     def _rows(self, account_id: str, condition: str) -> list[SuppressionRow]:
         """The account's rows that meet ``condition``, every page."""

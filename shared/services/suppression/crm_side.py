@@ -12,8 +12,9 @@ Both run before the run's read is planned, so a resubscription dotdigital grants
 (``ContactAdded``) is found by the same run's read, which then deactivates the row.
 
 Every step is safe to repeat: suppressing twice is harmless, and a request is finished by the
-single write that clears its box. A crash between dotdigital's answer and that write repeats the
-call on the next tick; dotdigital sends no second email inside its resend window.
+write that clears its box (with its Note, in the same change set; ``REQUEST_CHUNK`` requests a
+write). A crash between dotdigital's answer and that write repeats the call on the next tick;
+dotdigital sends no second email inside its resend window.
 """
 
 from __future__ import annotations
@@ -39,6 +40,10 @@ logger = logging.getLogger(__name__)
 
 # Addresses per suppress call and per stamp write: a few hundred rows keep both requests small.
 PUSH_CHUNK = 500
+# Request outcomes written together: one Dataverse request for many, and a crash before the
+# write repeats at most this many resubscribe calls (harmless: dotdigital sends no second email
+# inside its resend window).
+REQUEST_CHUNK = 100
 
 
 @dataclass
@@ -94,17 +99,23 @@ class CrmSide:
                 self.crm.mark_pushed(results)
 
     def _requests(self, account: EmailAccount, now: dt.datetime, counts: CrmStepCounts) -> None:
+        done: list[RequestResult] = []
         for row in self.crm.resubscribe_requests(account.row_id):
             outcome = self._request(account, row, now)
             counts.requests[outcome.kind] = counts.requests.get(outcome.kind, 0) + 1
             if self.dry_run:
                 continue
-            self.crm.record_request(RequestResult(
+            done.append(RequestResult(
                 row_id=row.row_id, status=outcome.status,
                 note=Note("ec_emailsuppression", row.row_id, outcome.note_subject,
                           outcome.status),
                 requested_on=outcome.challenged_on if outcome.kind == "challenged" else None,
             ))
+            if len(done) >= REQUEST_CHUNK:
+                self.crm.record_requests(done)
+                done = []
+        if done:
+            self.crm.record_requests(done)
 
     def _request(
         self, account: EmailAccount, row: SuppressionRow, now: dt.datetime

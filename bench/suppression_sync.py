@@ -1,0 +1,222 @@
+"""SuppressionLists benchmark: N suppressions across K dotdigital accounts, synced through the dev
+host.
+
+``python -m bench.suppression_sync --suppressions 20000 --accounts 3 [--resubscribe-share 0.05]
+[--request-share 0.01] [--repeat R]``
+
+The data set is the generator's (``--contacts`` Dynamics contacts, N by default), with its
+dotdigital contacts and Email Suppression rows replaced by the benchmark's (``SuppressionSeed``):
+
+- N suppressions, dealt to the accounts in turn, reasons mixed like the generator's, dated over
+  the last year; every other one is the address of a Dynamics contact, lead or account (its
+  *Do not bulk email* off, so the run of an account with the option on sets it), the rest
+  addresses nobody in Dynamics has (a fifth of those only on the suppression list, no contact);
+- ``--resubscribe-share`` × N resubscribers: Dynamics contacts subscribed again in dotdigital
+  within the day before the data set's date (``LASTSUBSCRIBED``), with the active
+  ``Unsubscribed`` row of that account an earlier sync wrote (flag set where the option is on);
+- ``--request-share`` × N of the matched suppressions also have their row, with Request
+  Resubscribe ticked (reasons ``Suppressed``, ``Unsubscribed``, ``HardBounced`` in turn).
+
+Only the first email account has the *Do not bulk email* option on (the generator's default);
+the other sync types' schedules are made manual so that nothing but SuppressionLists runs, and
+Sync Now is set on every SuppressionLists schedule in the seed. Service protection, the cost
+model and the connector's process are the opt-in benchmark's (``bench.optin_sync``). Prints one
+JSON object; bench/README.md explains the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import datetime as dt
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from bench.optin_sync import (
+    SUMMARISED,
+    add_stack_arguments,
+    check_stack_arguments,
+    configure_dataverse,
+    cost_and_limits,
+    emulator_stats,
+    run_repeatedly,
+    sync_seconds,
+    sync_until,
+    throughput,
+)
+from bench.process_stack import STATUS_NONE, ProcessStack, StackOptions
+from bench.suppression_seed import SuppressionSeed
+from devhost.local_queue import LocalQueueStore
+from shared.adapters.servicebus.message_codec import dead_letter_queue
+from shared.domain.model import SyncType
+
+SUPPRESSION_QUEUE = "suppression-batches"
+AS_OF = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)  # the generator's default date
+# The generator's mix: mostly unsubscribes, then suppressed-by-you, hard bounces, complaints...
+REASON_WEIGHTS = (50, 6, 10, 4, 3, 3, 12, 3, 4, 5)
+CRM_STEP = re.compile(r"CRM suppressions: (\{[^}\n]*\})")
+CRM_TABLES = ("contacts", "leads", "accounts")
+# Counters of a run that are changes (the denominator of requests per 1000 changed).
+CHANGES = ("rows_created", "rows_updated", "rows_removed", "dnbe_set", "dnbe_cleared", "notes")
+
+
+class SuppressionStack(ProcessStack):
+    """A ``ProcessStack`` whose generated data set gets the benchmark's suppressions."""
+
+    def __init__(self, work_dir: Path, options: StackOptions, seeding: SuppressionSeed) -> None:
+        super().__init__(work_dir, options)
+        self.seeding = seeding
+        self.made: dict[str, int] = {}
+
+    def _run(self, command: list[str]) -> None:
+        super()._run(command)
+        if "emulators.datagen" in command:
+            # In a process of its own: this one starts the connector, whose peak memory would
+            # otherwise begin at what rewriting a large data set took here.
+            seed_file = command[command.index("--out") + 1]
+            made = self.work_dir / "made.json"
+            seeding = self.seeding
+            super()._run([
+                sys.executable, "-m", "bench.suppression_seed", "--file", seed_file,
+                "--made", str(made), "--suppressions", str(seeding.suppressions),
+                "--resubscribe-share", str(seeding.resubscribe_share),
+                "--request-share", str(seeding.request_share), "--seed", str(seeding.seed),
+            ])
+            self.made = json.loads(made.read_text(encoding="utf-8"))
+
+    def suppression_schedules(self) -> list[dict[str, Any]]:
+        return [row for row in self.rows("ec_syncschedules")
+                if row.get("ec_synctype") == SyncType.SUPPRESSION_LISTS]
+
+    def suppression_runs(self) -> list[dict[str, Any]]:
+        return [run for run in self.run_headers()
+                if run["PartitionKey"].endswith(f"|{SyncType.SUPPRESSION_LISTS.label}")]
+
+
+def runs_complete(stack: SuppressionStack, store: LocalQueueStore, accounts: int) -> bool:
+    done = [row for row in stack.suppression_schedules()
+            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
+            and row.get("ec_lastsync") and row.get("ec_lastresult")]
+    return len(done) >= accounts and store.counts(SUPPRESSION_QUEUE).active == 0
+
+
+def run_totals(runs: list[dict[str, Any]]) -> dict[str, int]:
+    """The ``n_<counter>`` totals of the completed runs, summed over the accounts."""
+    totals: dict[str, int] = {}
+    for run in runs:
+        for name, stored in run.items():
+            value = getattr(stored, "value", stored)  # Int64 counters come as EntityProperty
+            if name.startswith("n_") and isinstance(value, int) and not isinstance(value, bool):
+                totals[name[2:]] = totals.get(name[2:], 0) + value
+    return totals
+
+
+def crm_step_counts(log: str) -> dict[str, int]:
+    """The CRM step's counts (pushes, Request Resubscribe outcomes) as the connector logged them:
+    they are not among the run's counters."""
+    totals: dict[str, int] = {}
+    for found in CRM_STEP.finditer(log):
+        for name, value in ast.literal_eval(found.group(1)).items():
+            totals[name] = totals.get(name, 0) + int(value)
+    return totals
+
+
+def figures(totals: dict[str, int], stats: dict[str, Any]) -> dict[str, Any]:
+    """The counts and requests per 1000 changed of one run (bench/README.md)."""
+    changed = sum(totals.get(name, 0) for name in CHANGES)
+    dataverse = stats["dataverse"]["requests"]
+    return {
+        "suppressions_read": totals.get("items", 0),
+        "rows_created": totals.get("rows_created", 0),
+        "rows_updated": totals.get("rows_updated", 0),
+        "rows_removed": totals.get("rows_removed", 0),
+        "dnbe_set": totals.get("dnbe_set", 0),
+        "dnbe_cleared": totals.get("dnbe_cleared", 0),
+        "notes": totals.get("notes", 0),
+        "resubscribed_without_row": totals.get("resubscribed_without_row", 0),
+        "changed": changed,
+        "requests_by_outcome": {name.removeprefix("requests_"): value
+                                for name, value in sorted(totals.items())
+                                if name.startswith("requests_")},
+        "pushed": totals.get("pushed", 0),
+        "failed_records": totals.get("failed", 0),
+        "dotdigital_requests": stats["dotdigital"]["requests"],
+        "dataverse_requests": dataverse,
+        "dataverse_requests_per_1000_changed": round(1000 * dataverse / max(changed, 1), 2),
+        "dataverse_requests_by_route": stats["dataverse"]["by_route"],
+        "throttled_responses": stats["dataverse"]["throttled"] + stats["dotdigital"]["throttled"],
+    }
+
+
+def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
+    limits, cost = cost_and_limits(args)
+    options = StackOptions(contacts=args.contacts or args.suppressions, accounts=args.accounts,
+                           seed=args.seed, timer_schedule=args.timer_schedule,
+                           extra_settings=dict(item.split("=", 1) for item in args.set))
+    seeding = SuppressionSeed(args.suppressions, args.resubscribe_share, args.request_share,
+                              args.seed)
+    stack = SuppressionStack(work_dir, options, seeding)
+    with stack:
+        configure_dataverse(stack, limits, cost)
+        store = LocalQueueStore(stack.queue_dir)
+        wall_seconds = sync_until(stack, args, work_dir,
+                                  lambda: runs_complete(stack, store, args.accounts))
+        runs = stack.suppression_runs()
+        seconds = sync_seconds(runs)
+        stats = emulator_stats(stack)
+        connector = stack.stop_connector()
+        dead = (store.counts(SUPPRESSION_QUEUE).dead_lettered
+                + store.counts(dead_letter_queue(SUPPRESSION_QUEUE)).active)
+    log = (work_dir / "connector.log").read_text(encoding="utf-8", errors="replace")
+    counts = figures({**run_totals(runs), **crm_step_counts(log)}, stats)
+    return {
+        "suppressions": args.suppressions,
+        "accounts": args.accounts,
+        "contacts": options.contacts,
+        "seed": args.seed,
+        "generated": stack.made,
+        **counts,
+        "dead_lettered": dead,
+        "seconds": round(seconds, 1),
+        "wall_seconds": round(wall_seconds, 1),
+        "dataverse_busy_seconds": stats["dataverse"]["busy_seconds"],
+        **throughput(counts["changed"], seconds, limits, cost),
+        "peak_rss_mb": connector["peak_rss_mb"],
+        "function_invocations": connector["functions"].get("invocations"),
+        "function_failures": connector["functions"].get("failures"),
+        "service_protection": limits.as_config(),
+        "cost_model": cost.as_config(),
+    }
+
+
+SUPPRESSION_SUMMARISED = SUMMARISED + ("changed",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.suppression_sync",
+                                     description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--suppressions", type=int, default=20_000, help="N")
+    parser.add_argument("--accounts", type=int, default=3, help="dotdigital accounts (K)")
+    parser.add_argument("--contacts", type=int, default=0,
+                        help="Dynamics contacts (default N, at least 50)")
+    parser.add_argument("--resubscribe-share", type=float, default=0.05)
+    parser.add_argument("--request-share", type=float, default=0.01)
+    add_stack_arguments(parser)
+    args = parser.parse_args(argv)
+    args.contacts = max(args.contacts or args.suppressions, 50)
+    if args.suppressions < 1 or not 0 <= args.resubscribe_share <= 1 \
+            or not 0 <= args.request_share <= 0.5:
+        parser.error("--suppressions must be >= 1, --resubscribe-share in [0, 1],"
+                     " --request-share in [0, 0.5]")
+    check_stack_arguments(parser, args)
+    runs = run_repeatedly(args, run_benchmark, "suppression-bench-", SUPPRESSION_SUMMARISED)
+    clean = all(run["failed_records"] == 0 and run["dead_lettered"] == 0 for run in runs)
+    return 0 if clean else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
