@@ -31,7 +31,7 @@ from shared.domain.suppression import (
     SuppressionReason,
     SuppressionRow,
 )
-from shared.errors import BadRequest, NotFound
+from shared.errors import BadRequest, NotFound, PreconditionFailed
 from shared.services.ports import PushResult, RequestResult
 from tests.adapters.conftest import admin
 
@@ -189,7 +189,7 @@ def _resubscription_plan(world: dict[str, Any], created: int = 2) -> Suppression
         create=[NewSuppressionRow(f"new{i}@example.com", SuppressionReason.SOFT_BOUNCED, AT)
                 for i in range(created)],
         change=[RowChange(world["row"], False, SuppressionReason.UNSUBSCRIBED, AT, LATER, text)],
-        notes=[Note(table, row_id, "Resubscribed to Brand", text)
+        notes=[Note(table, row_id, "Resubscribed to Brand", text, with_change=world["row"])
                for table, row_id in sorted(world["records"].items())],
         flags=[FlagChange(table, row_id, False)
                for table, row_id in sorted(world["records"].items())],
@@ -230,6 +230,20 @@ def test_apply_writes_new_rows_changes_notes_and_flags_in_one_request(
     rows, _ = crm.lookup(["new0@example.com", "back@example.com"], with_records=False)
     assert sorted((r.email_key, r.active, r.email_account_id) for r in rows) == [
         ("back@example.com", False, world["brand"]), ("new0@example.com", True, world["brand"])]
+
+
+def test_a_plan_applied_twice_at_once_writes_its_rows_and_notes_once(
+    cluster: EmulatorCluster, crm: DataverseCrmSuppressions
+) -> None:
+    # Two consumers of one batch (a lock lost mid-batch) plan the same writes from the same
+    # lookup; the second change set fails whole on the ids the first wrote, and is retried.
+    world = _world(cluster)
+    plan = _resubscription_plan(world)
+    crm.apply(world["brand"], plan)
+    with pytest.raises(PreconditionFailed):
+        crm.apply(world["brand"], plan)
+    _assert_written(cluster, world)
+    assert len(_state(cluster, "annotations")) == len(world["records"])
 
 
 def test_apply_is_all_or_nothing(cluster: EmulatorCluster, crm: DataverseCrmSuppressions) -> None:

@@ -26,6 +26,7 @@ from shared.domain.email import match_key
 from shared.domain.suppression import (
     FlagChange,
     FlagRecord,
+    NewSuppressionRow,
     Note,
     RowChange,
     SuppressionOrigin,
@@ -94,12 +95,33 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
+# Ids of the rows and Notes a batch creates follow from what they record. Service Bus can hand
+# a batch to a second consumer while the first still works on it (a lost lock); both plan the
+# same creations, and the second change set then fails whole on the ids the first one wrote
+# (412), to be planned again from what is there, instead of writing a second row or Note.
+_IDS = uuid.UUID("5f0c8a52-4b8e-4d2c-9a61-3c7e2b9d1f40")
+
+
+def row_id_for(account_id: str, row: NewSuppressionRow) -> str:
+    key = match_key(row.email)
+    return str(uuid.uuid5(_IDS, f"row|{account_id}|{key}|{row.suppressed_on.isoformat()}"))
+
+
+def note_id_for(note: Note, make_id: NewId) -> str:
+    """A resubscription's Note (it names its row change) has an id of its own content; other
+    Notes (a request's outcome, written by the one timer) get a fresh one."""
+    if note.with_change is None:
+        return make_id()
+    return str(uuid.uuid5(_IDS, f"note|{note.table}|{note.row_id}|{note.with_change}|"
+                                f"{note.text}"))
+
+
 def plan_groups(account_id: str, plan: SuppressionPlan, make_id: NewId = new_id) -> list[Group]:
     """A plan's writes in groups that are never written apart (see ``_resubscriptions``), in
     the order that is safe should a plan ever need several change sets: rows, then flags."""
     account = f"/ec_emailaccounts({guid_literal(account_id)})"
     groups: list[Group] = [[write(CREATE, SUPPRESSIONS, [{
-        SUPPRESSIONS.primary_key: make_id(),
+        SUPPRESSIONS.primary_key: row_id_for(account_id, row),
         SUPPRESSIONS.email_column: row.email,
         "ec_reason": int(row.reason),
         "ec_suppressedon": write_datetime(row.suppressed_on),
@@ -159,7 +181,7 @@ def note_writes(notes: Sequence[Note], make_id: NewId) -> list[TableWrite]:
     for note in notes:
         target = _table(note.table)
         rows.append({
-            NOTES.primary_key: make_id(),
+            NOTES.primary_key: note_id_for(note, make_id),
             "subject": _clip(note.subject, SUBJECT_LENGTH),
             "notetext": _clip(note.text, NOTE_LENGTH),
             f"objectid_{target.logical_name}@odata.bind":
