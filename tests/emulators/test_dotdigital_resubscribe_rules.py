@@ -10,10 +10,10 @@ import datetime as dt
 from typing import Any
 
 import pytest
-import requests
 
 from emulators.cluster import EmulatorCluster
 from tests.emulators.conftest import Admin
+from tests.emulators.test_dotdigital_suppressions import Api as SuppressionsApi
 
 USER, PASSWORD = "apiuser-resub@apiconnector.com", "Secr3t-pass"
 ACCOUNT = 1005
@@ -21,19 +21,9 @@ BOOK = 710
 SUPPRESSED_ON = "2024-03-01T00:00:00Z"
 
 
-class Api:
+class Api(SuppressionsApi):
     def __init__(self, cluster: EmulatorCluster) -> None:
-        self.base = f"{cluster.dotdigital_server.base_url}/r1"
-        self.verify = cluster.ca_bundle
-
-    def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.base + path, auth=(USER, PASSWORD),
-                                verify=self.verify, timeout=10, **kwargs)
-
-    def get(self, path: str, **kwargs: Any) -> Any:
-        response = self.request("GET", path, **kwargs)
-        assert response.status_code == 200, response.text
-        return response.json()
+        super().__init__(cluster, USER, PASSWORD)
 
     def resubscribe(self, path: str, email: str, **extra: Any) -> dict[str, Any]:
         body = {"unsubscribedContact": {"email": email}, **extra}

@@ -16,12 +16,14 @@ BOOK = 700
 
 
 class Api:
-    def __init__(self, cluster: EmulatorCluster) -> None:
+    def __init__(self, cluster: EmulatorCluster, user: str = USER,
+                 password: str = PASSWORD) -> None:
         self.base = f"{cluster.dotdigital_server.base_url}/r1"
         self.verify = cluster.ca_bundle
+        self.auth = (user, password)
 
     def request(self, method: str, path: str, **kwargs: Any) -> requests.Response:
-        return requests.request(method, self.base + path, auth=(USER, PASSWORD),
+        return requests.request(method, self.base + path, auth=self.auth,
                                 verify=self.verify, timeout=10, **kwargs)
 
     def get(self, path: str, **kwargs: Any) -> Any:

@@ -15,19 +15,14 @@ the real watermark, which they never move.
 from __future__ import annotations
 
 import datetime as dt
-import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from shared.config import SyncSettings
 from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.domain.model import EmailAccount, SyncSchedule, SyncType
 from shared.services.ports import (
-    BatchPublisher,
-    EmailPlatform,
     PageCursor,
     SyncKey,
-    SyncStateStore,
     Versioned,
 )
 from shared.services.sync.paged_run import (
@@ -38,7 +33,6 @@ from shared.services.sync.paged_run import (
     open_run,
     read_since,
 )
-from shared.services.sync.schedules import ScheduleKeeper
 
 __all__ = ["FIRST_SINCE", "OptInReader", "ReaderProgress", "optin_sync_key"]
 
@@ -58,17 +52,9 @@ def optin_sync_key(email_account_id: str, *, dry_run: bool) -> SyncKey:
     return SyncKey(email_account_id, OPTIN_DRY_SYNC_TYPE if dry_run else OPTIN_SYNC_TYPE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OptInReader(PagedReader[OptInChange]):
-    """What a reader run needs; one per timer invocation."""
-
-    platform: EmailPlatform
-    state: SyncStateStore
-    publisher: BatchPublisher
-    schedules: ScheduleKeeper
-    queue: str
-    settings: SyncSettings
-    monotonic: Callable[[], float] = time.monotonic
+    """The opt-in sync's timer side (its fields are ``PagedReader``'s)."""
 
     @property
     def label(self) -> str:

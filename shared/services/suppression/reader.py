@@ -15,21 +15,16 @@ run: within one run an address's resubscription can then never be older than its
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
-from shared.config import SyncSettings
 from shared.domain.commands import ApplySuppressionBatch, BatchRef, SuppressionEvent
 from shared.domain.model import EmailAccount, SyncSchedule, SyncType
 from shared.services.ports import (
-    BatchPublisher,
     CrmSettings,
     CrmSuppressions,
-    EmailPlatform,
     PageCursor,
     SyncKey,
-    SyncStateStore,
     Versioned,
 )
 from shared.services.suppression.crm_side import CrmSide
@@ -40,7 +35,6 @@ from shared.services.sync.paged_run import (
     open_run,
     read_since,
 )
-from shared.services.sync.schedules import ScheduleKeeper
 
 SUPPRESSION_SYNC_TYPE = "SuppressionLists"
 SUPPRESSION_DRY_SYNC_TYPE = "SuppressionLists.dry"
@@ -55,19 +49,12 @@ def suppression_sync_key(email_account_id: str, *, dry_run: bool) -> SyncKey:
                    SUPPRESSION_DRY_SYNC_TYPE if dry_run else SUPPRESSION_SYNC_TYPE)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SuppressionReader(PagedReader[SuppressionEvent]):
     """What a SuppressionLists reader run needs; one per timer invocation."""
 
-    platform: EmailPlatform
     crm: CrmSuppressions
     crm_settings: CrmSettings
-    state: SyncStateStore
-    publisher: BatchPublisher
-    schedules: ScheduleKeeper
-    queue: str
-    settings: SyncSettings
-    monotonic: Callable[[], float] = time.monotonic
     clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     # The CRM step's counts of the runs started by this reader (one per timer invocation), per
     # account, until the same invocation's read reports them in the run journal.

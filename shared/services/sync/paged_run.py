@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
@@ -35,6 +36,7 @@ from shared.domain.optin import shard_of
 from shared.errors import PreconditionFailed
 from shared.services.ports import (
     BatchPublisher,
+    EmailPlatform,
     PageCursor,
     RunStatus,
     SyncKey,
@@ -122,16 +124,18 @@ def open_run(
     return saved, schedule
 
 
+@dataclass(frozen=True, kw_only=True)
 class PagedReader(Generic[Item]):
-    """What every sync's reader does the same way; a reader (a frozen dataclass with these
-    fields) says what it reads in ``_feed`` and how it starts a run."""
+    """What every sync's reader has and does the same way; a reader says what it reads in
+    ``_feed`` and how it starts a run. One per timer invocation."""
 
+    platform: EmailPlatform
     state: SyncStateStore
     publisher: BatchPublisher
     schedules: ScheduleKeeper
     queue: str
     settings: SyncSettings
-    monotonic: Callable[[], float]
+    monotonic: Callable[[], float] = time.monotonic
 
     def _feed(self, account: EmailAccount) -> Feed[Item]:
         raise NotImplementedError
