@@ -116,6 +116,7 @@ class _SuppressionSide:
     on_request: Callable[[], None]
     suppress_calls: list[tuple[str, list[str]]]
     suppress_failure: AppError | None
+    suppress_refused: set[str]
     resubscribe_calls: list[tuple[str, str, str | None, str | None]]
     resubscribe_answers: dict[str, str | AppError]
     challenge_emails: list[tuple[str, str, dt.datetime]]
@@ -203,6 +204,10 @@ class _SuppressionSide:
         self.suppress_calls.append((account.row_id, list(emails)))
         if self.suppress_failure is not None:
             raise self.suppress_failure
+        if any(match_key(email) in self.suppress_refused for email in emails):
+            # dotdigital refuses the whole call for one address it will not take.
+            raise BadRequest(System.DOTDIGITAL, "Email is not a valid email address. "
+                             "ERROR_PARAMETER_INVALID", status=400, operation="suppress")
         book = self.addresses.get(account.row_id, {})
         not_found: set[str] = set()
         for email in emails:
@@ -266,6 +271,7 @@ class FakeEmailPlatform(_SuppressionSide):
         self.event_failure: AppError | None = None
         self.suppress_calls: list[tuple[str, list[str]]] = []
         self.suppress_failure: AppError | None = None
+        self.suppress_refused: set[str] = set()  # match keys whose suppress call is refused
         self.resubscribe_calls: list[tuple[str, str, str | None, str | None]] = []
         self.resubscribe_answers: dict[str, str | AppError] = {}  # by match key: overrides
         self.challenge_emails: list[tuple[str, str, dt.datetime]] = []  # (account, email, sent)

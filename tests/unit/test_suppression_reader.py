@@ -178,6 +178,28 @@ def test_an_unknown_address_is_reported_on_its_row_and_never_pushed_again() -> N
     assert len(world.platform.suppress_calls) == 1
 
 
+def test_an_address_dotdigital_refuses_is_reported_and_holds_no_other_back() -> None:
+    world = World()
+    for email in ("a@example.com", "odd@example.com", "b@example.com"):
+        world.platform.add_subscriber("acc-1", email, None, T0 - dt.timedelta(days=9))
+        world.crm.add_row(email, "acc-1", active=True, origin=SuppressionOrigin.CRM)
+    world.platform.suppress_refused.add("odd@example.com")
+    summary = world.sync()
+    assert summary.ok
+    odd = world.row_of("odd@example.com")
+    assert odd.pushed_on == T0 and odd.resubscription_status == (
+        "Not suppressed in dotdigital: dotdigital refused the address (Email is not a valid "
+        "email address. ERROR_PARAMETER_INVALID) (2026-03-02 12:00 UTC).")
+    for email in ("a@example.com", "b@example.com"):
+        assert world.row_of(email).pushed_on == T0
+        assert world.row_of(email).resubscription_status is None
+        assert world.platform.addresses["acc-1"][email].status == "Suppressed"
+    calls = len(world.platform.suppress_calls)
+    world.clock[0] = T0 + dt.timedelta(minutes=5)
+    world.sync("run-2")
+    assert len(world.platform.suppress_calls) == calls  # nothing is pushed again
+
+
 def test_a_refused_request_says_why_on_the_row() -> None:
     world = World()
     world.crm.add_row("odd@example.com", "acc-1", active=True, request_resubscribe=True,

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from shared.domain.email import match_key
@@ -85,9 +86,11 @@ class CrmSide:
             chunk = rows[start:start + PUSH_CHUNK]
             valid = [row for row in chunk if isinstance(match_key(row.email), str)]
             not_found: set[str] = set()
+            refused: dict[str, str] = {}
             if valid and not self.dry_run:
-                not_found = self.platform.suppress(account, [row.email.strip() for row in valid])
-            results = [_pushed(row, now, account, not_found) for row in chunk]
+                not_found, refused = self._suppress(account, valid)
+            results = [_pushed(row, now, account, not_found, refused.get(row.row_id))
+                       for row in chunk]
             for result in results:
                 if result.status is None:
                     counts.pushed += 1
@@ -97,6 +100,27 @@ class CrmSide:
                     counts.push_not_found += 1
             if not self.dry_run:
                 self.crm.mark_pushed(results)
+
+    def _suppress(
+        self, account: EmailAccount, rows: Sequence[SuppressionRow]
+    ) -> tuple[set[str], dict[str, str]]:
+        """Suppress the rows' addresses: the match keys dotdigital does not know, and why it
+        refused any row (by row id)."""
+        try:
+            return self.platform.suppress(account, [row.email.strip() for row in rows]), {}
+        except BadRequest:
+            if len(rows) == 1:
+                raise
+        # One address dotdigital refuses must not hold the others back on every tick: one by
+        # one, and the refused ones are reported on their rows like unknown ones.
+        not_found: set[str] = set()
+        refused: dict[str, str] = {}
+        for row in rows:
+            try:
+                not_found |= self.platform.suppress(account, [row.email.strip()])
+            except BadRequest as error:
+                refused[row.row_id] = error.detail or str(error)
+        return not_found, refused
 
     def _requests(self, account: EmailAccount, now: dt.datetime, counts: CrmStepCounts) -> None:
         done: list[RequestResult] = []
@@ -138,7 +162,8 @@ class CrmSide:
 
 
 def _pushed(
-    row: SuppressionRow, now: dt.datetime, account: EmailAccount, not_found: set[str]
+    row: SuppressionRow, now: dt.datetime, account: EmailAccount, not_found: set[str],
+    refusal: str | None,
 ) -> PushResult:
     key = match_key(row.email)
     if not isinstance(key, str):
@@ -146,6 +171,10 @@ def _pushed(
                           f"Not suppressed in dotdigital: not a valid email address "
                           f"({format_date(now)}).")
     suppressed_on = row.suppressed_on or now
+    if refusal is not None:
+        return PushResult(row.row_id, now, suppressed_on,
+                          f"Not suppressed in dotdigital: dotdigital refused the address "
+                          f"({refusal}) ({format_date(now)}).")
     if key in not_found:
         return PushResult(row.row_id, now, suppressed_on,
                           f"Not suppressed in dotdigital: {account.name} has no contact with "
