@@ -226,6 +226,10 @@ class QueueDispatcher:
                 except PreconditionFailed:
                     logger.warning("lock of message %s was lost", message.message_id)
 
+        if session is not None:
+            # The host renews a held session's lock all along, not only inside invocations:
+            # a session that served many short ones would otherwise expire under the next.
+            renew_locks()
         try:
             argument = _argument(function, messages)
         except UnicodeDecodeError as error:  # the worker fails such an invocation before the call

@@ -41,9 +41,12 @@ class SessionRecorder:
     max_running: int = 0
     gate: threading.Event | None = None
     lock: threading.Lock = field(default_factory=threading.Lock)
+    on_enter: Callable[[], None] | None = None  # e.g. time passing in each call
 
     def enter(self, msg: func.ServiceBusMessage) -> None:
         session = str(msg.session_id)
+        if self.on_enter is not None:
+            self.on_enter()
         with self.lock:
             self.calls.append(msg)
             if self.active.get(session):
@@ -269,6 +272,20 @@ class TestSessionDelivery:
         session_recorder.gate.set()
         assert host.wait_idle(10)
         assert host.counters.snapshot()["completed"] == 1
+
+    def test_a_session_serving_many_short_calls_keeps_its_lock_past_its_duration(
+        self, make_session_host: MakeHost, session_recorder: SessionRecorder, clock: ManualClock
+    ) -> None:
+        # Each call takes 10 s of the session's 30 s lock, too short for an in-call renewal:
+        # the lock must still be renewed between calls, or the fourth would lose it.
+        session_recorder.on_enter = lambda: clock.advance(seconds=10)
+        host = make_session_host(config=HostConfig(max_concurrent_sessions=2),
+                                 queue_options={QUEUE: QueueOptions(lock_duration_s=30)})
+        host.store.send(QUEUE, [in_session(f"m{i}", "a") for i in range(6)])
+        assert host.wait_idle(10)
+        assert [(m.message_id, m.delivery_count) for m in session_recorder.calls] == [
+            (f"m{i}", 1) for i in range(6)]
+        assert host.counters.snapshot()["completed"] == 6
 
     def test_messages_left_by_a_stopped_host_are_delivered_in_order_by_the_next(
         self, make_session_host: MakeHost, session_recorder: SessionRecorder
