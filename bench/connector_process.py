@@ -5,8 +5,8 @@
 
 Timers fire on their schedule and queue triggers run; on SIGTERM or SIGINT the host stops taking
 work, lets running invocations finish, and writes ``R``: the process's own peak resident memory
-(``getrusage(RUSAGE_SELF)``, so the emulators and Azurite, which run elsewhere, are not in it) and
-the host's invocation counters. A SIGKILL writes nothing, as a crash would.
+(``VmHWM``, so the emulators, Azurite and the benchmark that started it are not in it) and the
+host's invocation counters. A SIGKILL writes nothing, as a crash would.
 
 The signal handlers are installed before anything slow is imported, and ``M`` is written once they
 are: a stop sent after ``M`` exists always ends with the report, even during start-up.
@@ -31,8 +31,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def peak_rss_mb() -> float:
-    # Linux reports ru_maxrss in KiB.
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    """This process's own peak resident size: ``VmHWM``, the high-water mark of its address
+    space. Not ``ru_maxrss``: Linux carries that across fork and exec, so a connector started by
+    a large benchmark process would report the benchmark's size as its own."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -4,8 +4,7 @@ and Email Suppression rows replaced (see ``bench.suppression_sync`` for what is 
 ``python -m bench.suppression_seed --file SEED --suppressions N [--resubscribe-share S]
 [--request-share R] [--seed X] --made OUT`` rewrites the seed file in place and writes what it
 made to ``OUT``. It runs in its own process: the data set of a large run takes hundreds of MB
-while it is rewritten, and a process started later by one that held them (the connector) would
-report that as its own peak resident memory (Linux carries the high-water mark across fork).
+while it is rewritten, which the benchmark's own process then never holds.
 """
 
 from __future__ import annotations

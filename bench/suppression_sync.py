@@ -74,8 +74,7 @@ class SuppressionStack(ProcessStack):
     def _run(self, command: list[str]) -> None:
         super()._run(command)
         if "emulators.datagen" in command:
-            # In a process of its own: this one starts the connector, whose peak memory would
-            # otherwise begin at what rewriting a large data set took here.
+            # In a process of its own: a large data set takes hundreds of MB to rewrite.
             seed_file = command[command.index("--out") + 1]
             made = self.work_dir / "made.json"
             seeding = self.seeding
@@ -101,6 +100,19 @@ def runs_complete(stack: SuppressionStack, store: LocalQueueStore, accounts: int
             if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
             and row.get("ec_lastsync") and row.get("ec_lastresult")]
     return len(done) >= accounts and store.counts(SUPPRESSION_QUEUE).active == 0
+
+
+def dataverse_state(stack: SuppressionStack) -> dict[str, int]:
+    """What Dynamics holds at the end (read after the connector stopped): the run counters are
+    those of the delivery that completed each batch, this is the outcome itself."""
+    rows = stack.rows("ec_emailsuppressions")
+    return {
+        "active_rows": sum(1 for row in rows if row.get("statecode") == 0),
+        "inactive_rows": sum(1 for row in rows if row.get("statecode") == 1),
+        "notes": len(stack.rows("annotations")),
+        "do_not_bulk_email": sum(1 for table in CRM_TABLES for row in stack.rows(table)
+                                 if row.get("donotbulkemail") is True),
+    }
 
 
 def run_totals(runs: list[dict[str, Any]]) -> dict[str, int]:
@@ -168,6 +180,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         seconds = sync_seconds(runs)
         stats = emulator_stats(stack)
         connector = stack.stop_connector()
+        crm = dataverse_state(stack)
         dead = (store.counts(SUPPRESSION_QUEUE).dead_lettered
                 + store.counts(dead_letter_queue(SUPPRESSION_QUEUE)).active)
     log = (work_dir / "connector.log").read_text(encoding="utf-8", errors="replace")
@@ -180,6 +193,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         "generated": stack.made,
         **counts,
         "dead_lettered": dead,
+        "dataverse_state": crm,
         "seconds": round(seconds, 1),
         "wall_seconds": round(wall_seconds, 1),
         "dataverse_busy_seconds": stats["dataverse"]["busy_seconds"],
