@@ -36,11 +36,12 @@ pytest: $(STAMP_PY) $(STAMP_NODE)
 
 test: lint typecheck pytest
 
-# The quick benchmarks; the 200,000-contact run and the kill trials are in bench/README.md.
+# The quick benchmarks; the larger runs and the kill trials are in bench/README.md.
 bench: $(STAMP_PY) $(STAMP_NODE)
 	$(PY) -m bench.import_time
 	$(PY) -m bench.emulator_overhead
 	$(PY) -m bench.optin_sync --contacts 20000 --accounts 3
+	$(PY) -m bench.suppression_sync --suppressions 20000 --accounts 3
 
 clean:
 	rm -rf .run .emulators .pytest_cache .mypy_cache .ruff_cache
