@@ -17,28 +17,37 @@ from dataclasses import dataclass
 from azure.data.tables import TableServiceClient
 
 from shared.adapters.dataverse.client import DataverseClient
+from shared.adapters.dataverse.programs import DataverseCrmPrograms
 from shared.adapters.dataverse.records import DataverseCrmRecords
+from shared.adapters.dataverse.records_as_user import DataverseRecordsAsUser
 from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
 from shared.adapters.dataverse.suppressions import DataverseCrmSuppressions
+from shared.adapters.dotdigital.enrolments import DotdigitalEnrolments
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.identity.entra import EntraTokenProvider
+from shared.adapters.identity.user_tokens import UserTokenValidator
 from shared.adapters.servicebus.message_codec import JsonMessageCodec
 from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import Settings, load_settings
+from shared.services.enrolment.service import EnrolmentService
 from shared.services.optin.applier import Applier
 from shared.services.optin.reader import OptInReader
 from shared.services.ports import (
     BatchPublisher,
+    CrmPrograms,
     CrmRecords,
+    CrmRecordsAsUser,
     CrmSettings,
     CrmSuppressions,
     EmailPlatform,
     MessageCodec,
+    ProgramEnrolments,
     RunJournal,
     SyncStateStore,
 )
+from shared.services.programs.mirror import ProgramsMirror
 from shared.services.suppression.applier import SuppressionApplier
 from shared.services.suppression.reader import SuppressionReader
 from shared.services.sync.cycle import SyncReader
@@ -56,6 +65,10 @@ class Services:
     sync_state: SyncStateStore
     publisher: BatchPublisher
     codec: MessageCodec
+    crm_programs: CrmPrograms
+    user_tokens: UserTokenValidator
+    records_as_user: CrmRecordsAsUser
+    enrolments: ProgramEnrolments
 
     def optin_reader(self) -> OptInReader:
         """The timer side of the opt-in sync, for one invocation."""
@@ -87,6 +100,18 @@ class Services:
             max_delivery_count=self.settings.sync.suppression_max_delivery_count,
         )
 
+    def programs_mirror(self) -> ProgramsMirror:
+        """The ``ec_program`` mirror of the accounts' programs."""
+        return ProgramsMirror(self.email_platform, self.crm_programs, self.sync_state)
+
+    def enrolment_service(self) -> EnrolmentService:
+        """What the ribbon API's calls use."""
+        return EnrolmentService(
+            settings=self.crm_settings, programs=self.crm_programs,
+            mirror=self.programs_mirror(), records=self.records_as_user,
+            platform=self.enrolments,
+        )
+
     def optin_applier(self) -> Applier:
         """The queue side of the opt-in sync."""
         return Applier(
@@ -112,16 +137,22 @@ def build_services(
         settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
     )
     tables = TableServiceClient.from_connection_string(settings.state.connection_string)
+    platform = DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ)
     return Services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),
         crm_records=DataverseCrmRecords(dataverse),
         crm_suppressions=DataverseCrmSuppressions(dataverse),
-        email_platform=DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ),
+        email_platform=platform,
         run_journal=TableRunJournal(tables),
         sync_state=TableSyncStateStore.from_settings(settings.state),
         publisher=publisher or ServiceBusBatchPublisher.from_settings(settings.queues),
         codec=JsonMessageCodec(),
+        crm_programs=DataverseCrmPrograms(dataverse),
+        user_tokens=UserTokenValidator(settings.entra, http=settings.http),
+        records_as_user=DataverseRecordsAsUser(settings.dataverse, settings.http,
+                                               tokens.user_token),
+        enrolments=DotdigitalEnrolments(platform),
     )
 
 

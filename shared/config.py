@@ -30,6 +30,11 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Audience of tokens the (planned) ribbon API will accept (App ID URI)",
     ),
+    "CONNECTOR_API_SCOPE": (
+        False,
+        "Delegated scope a caller's token must carry for the connector's API "
+        "(default user_impersonation)",
+    ),
     "DOTDIGITAL_ACCOUNT_INFO_URL": (
         False,
         "Where region discovery starts (default https://r1-api.dotdigital.com/v2/account-info)",
@@ -103,6 +108,8 @@ SETTINGS: dict[str, tuple[bool, str]] = {
 
 DEFAULT_AUTHORITY_HOST = "https://login.microsoftonline.com"
 DEFAULT_ACCOUNT_INFO_URL = "https://r1-api.dotdigital.com/v2/account-info"
+# The scope an app registration exposes when "Expose an API" is set up with the portal's defaults.
+DEFAULT_API_SCOPE = "user_impersonation"
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +132,7 @@ class EntraSettings:
     client_secret: str = field(repr=False)
     authority_host: str = DEFAULT_AUTHORITY_HOST
     api_audience: str | None = None
+    api_scope: str = DEFAULT_API_SCOPE
 
     @property
     def authority(self) -> str:
@@ -266,6 +274,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             _optional(environ, "ENTRA_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST,
         ),
         api_audience=_optional(environ, "CONNECTOR_API_AUDIENCE"),
+        api_scope=_optional(environ, "CONNECTOR_API_SCOPE") or DEFAULT_API_SCOPE,
     )
     state_connection = _optional(environ, "STATE_STORAGE_CONNECTION") or _required(
         environ, "AzureWebJobsStorage"

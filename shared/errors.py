@@ -5,6 +5,7 @@ AppError                        base; .retryable, .category
 ├── ConfigError                 missing or invalid app setting          config     not retryable
 ├── MessageFormatError          undecodable queue message or HTTP body  input      not retryable
 ├── DomainError                 a business rule refused the request     domain     not retryable
+├── Unauthorized                a caller's bearer token was refused     auth       not retryable
 └── IntegrationError            talking to another system failed; carries system, status,
     │                           request_id, operation and a scrubbed detail
     ├── AuthFailed              401/403, or an MSAL error result        config     not retryable
@@ -46,6 +47,20 @@ class MessageFormatError(AppError):
 
 class DomainError(AppError):
     category = "domain"
+
+
+class Unauthorized(AppError):
+    """A caller's bearer token was refused: missing, malformed, forged, expired, not for this API,
+    or not a user's. An HTTP function answers 401; the same token can never succeed, so it is
+    permanent. ``reason`` is short and never contains the token; ``code`` is Entra's error code
+    (``AADSTS...``) when Entra refused the token in an on-behalf-of exchange."""
+
+    category = "auth"
+
+    def __init__(self, reason: str, *, code: str | None = None) -> None:
+        self.reason = reason
+        self.code = code
+        super().__init__(f"{reason} ({code})" if code else reason)
 
 
 class IntegrationError(AppError):
@@ -134,6 +149,6 @@ def is_permanent(error: BaseException) -> bool:
     that cannot be read: the same work fails the same way every time, so it is dead-lettered at
     once. Throttling, timeouts, 5xx, lost races, and anything unclassified are retried.
     """
-    if isinstance(error, MessageFormatError | ConfigError | DomainError):
+    if isinstance(error, MessageFormatError | ConfigError | DomainError | Unauthorized):
         return True
     return isinstance(error, BadRequest | AuthFailed | NotFound)

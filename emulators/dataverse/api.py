@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from functools import cached_property
 from typing import Any
 
@@ -22,7 +23,8 @@ from emulators.dataverse.calls import ApiCall, Features, Identity, Outcome
 from emulators.dataverse.errors import JSON_CONTENT_TYPE, DataverseError
 from emulators.dataverse.payload import WriteRules
 from emulators.dataverse.resource import Preferences, Resource, parse_preferences, parse_resource
-from emulators.dataverse.schema import Schema, Table
+from emulators.dataverse.schema import Schema, Table, with_owner_columns
+from emulators.dataverse.security import Access, Privilege, Security
 from emulators.dataverse.store import DataStore
 from emulators.http import Response
 
@@ -31,10 +33,12 @@ API_ROOT = "/api/data/v9.2/"
 
 class DataverseApi:
     def __init__(self, schema: Schema, clock: Clock, lock: threading.RLock) -> None:
-        self.schema = schema
+        # Ownership (``ownerid``) is a platform column the schema file leaves out.
+        self.schema = schema = with_owner_columns(schema)
         self.clock = clock
         self.lock = lock
         self.store = DataStore(schema)
+        self.security = Security()
         self._features = Features()
         self.base_url = ""
 
@@ -86,9 +90,24 @@ class DataverseApi:
         with self.lock, self.store.transaction():
             yield
 
+    def system_user_id(self, oid: str) -> str:
+        """The ``systemuserid`` of the principal with Entra object id ``oid``."""
+        seeded = self.security.users.get(oid.lower())
+        return seeded.systemuserid if seeded is not None else self.stable_id("systemuser", oid)
+
+    def access_for(self, identity: Identity) -> Access:
+        principal = self.system_user_id(identity.oid)
+        if identity.application or not self.security.enforced:
+            return Access(principal_id=principal)
+        seeded = self.security.users.get(identity.oid.lower())
+        return Access(
+            principal_id=principal, depths=dict(seeded.read) if seeded is not None else {},
+            schema_tables=self.schema.tables,
+        )
+
     def execute(self, call: ApiCall, identity: Identity) -> Outcome:
         try:
-            return self._execute(call, identity)
+            return self._execute(replace(call, access=self.access_for(identity)), identity)
         except DataverseError as failure:
             return Outcome(failure.response())
 
@@ -105,6 +124,9 @@ class DataverseApi:
         operation = _route(call.method, resource)
         if operation is None:
             raise errors.no_http_resource(self.api_url + call.path)
+        # A table the caller holds no depth on is refused before anything is looked up; rows
+        # outside a ``user`` depth are filtered or refused by the operation itself.
+        call.caller.require(table, _privilege(call.method, resource))
         return operation(self, table, resource, call, prefs)
 
     def json_response(
@@ -124,7 +146,7 @@ class DataverseApi:
         return {
             "@odata.context": f"{self.api_url}$metadata#Microsoft.Dynamics.CRM.WhoAmIResponse",
             "BusinessUnitId": self.stable_id("businessunit"),
-            "UserId": self.stable_id("systemuser", identity.oid),
+            "UserId": self.system_user_id(identity.oid),
             "OrganizationId": self.stable_id("organization"),
         }
 
@@ -145,6 +167,16 @@ def _route(method: str, resource: Resource) -> Operation | None:
             "DELETE": writes.delete_property,
         }.get(method)
     return {"GET": reads.read_entity, "PATCH": writes.upsert, "DELETE": writes.delete}.get(method)
+
+
+def _privilege(method: str, resource: Resource) -> Privilege:
+    if method == "GET":
+        return "Read"
+    if method == "POST":
+        return "Create" if resource.action in (None, "CreateMultiple") else "Write"
+    if method == "DELETE" and resource.property is None:
+        return "Delete"
+    return "Write"
 
 
 def _no_references(value: str) -> str:

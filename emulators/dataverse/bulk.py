@@ -84,7 +84,7 @@ def _apply(
         key = key or str(uuid.uuid4())
         if rows.get(key) is not None:
             raise errors.duplicate_record()
-        apply_create(api, table, values, key)
+        apply_create(api, table, values, key, owner=call.caller.principal_id)
         return key
     if key is None:
         raise errors.invalid_argument(f"Entity Id must be specified for {message[:-8]}")
@@ -92,8 +92,9 @@ def _apply(
     if existing is None and message == "UpdateMultiple":
         raise errors.record_not_found(table.logical_name, key)
     if existing is None:
-        apply_create(api, table, values, key)
+        apply_create(api, table, values, key, owner=call.caller.principal_id)
     else:
+        call.caller.check_row(table, existing, "Write")
         apply_update(api, table, existing, values)
     return key
 

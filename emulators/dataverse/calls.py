@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.dataverse.query import DEFAULT_COLLATION, Collation
+from emulators.dataverse.security import Access, is_application
 from emulators.http import Headers, Response
 
 
@@ -19,6 +20,13 @@ class ApiCall:
     body: bytes = b""
     # Resolves a change set's ``$n`` to the entity path it created; ``None`` knows none.
     resolve_reference: Callable[[str], str] | None = None
+    # What the caller may do; ``DataverseApi.execute`` sets it from the identity.
+    access: Access | None = None
+
+    @property
+    def caller(self) -> Access:
+        assert self.access is not None, "DataverseApi.execute sets the caller's access"
+        return self.access
 
 
 @dataclass
@@ -36,6 +44,11 @@ class Identity:
 
     oid: str
     claims: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def application(self) -> bool:
+        """An app-only token (client credentials) rather than a user's delegated one."""
+        return is_application(self.claims)
 
 
 @dataclass

@@ -7,7 +7,8 @@ the choices made where the reference is silent are in ``emulators/dataverse/READ
 
 Admin (besides the shared ones): ``POST /_emulator/config`` takes ``service_protection``,
 ``cost_model``, ``lead_table_enabled``, ``bulk_unsupported_tables`` and ``collation``
-(``CI_AI`` or ``CI_AS``); ``GET`` reports them.
+(``CI_AI`` or ``CI_AS``); ``GET`` reports them. The seed's ``users`` section names system users
+and switches per-user access on (``security.py``); a reset forgets them.
 """
 
 from __future__ import annotations
@@ -183,6 +184,7 @@ class DataverseEmulator(Emulator):
     # --- admin hooks -----------------------------------------------------------------------
     def reset(self) -> None:
         self.api.store.clear()
+        self.api.security.clear()
         self.api.features = Features()
         self.protection.reset()
         self.cost_model = CostModel()

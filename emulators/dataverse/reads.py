@@ -23,6 +23,7 @@ from emulators.dataverse.query import (
 from emulators.dataverse.resource import MAX_PAGE_SIZE, Preferences, Resource
 from emulators.dataverse.rows import etag
 from emulators.dataverse.schema import Table
+from emulators.dataverse.security import OWNER_VALUE
 from emulators.dataverse.store import Row, TableRows
 from emulators.http import Response
 
@@ -56,9 +57,10 @@ def read_collection(
     plan = plan_query(
         table, parse_qsl(call.query, keep_blank_values=True), api.features.collation
     )
+    owner = call.caller.owner_filter(table)
     with api.lock:
         rows = api.store.tables[table.logical_name]
-        page = _run(rows, plan, prefs.page_size)
+        page = _run(rows, plan, prefs.page_size, owner)
         versions = [_version_of(rows, table, projected) for projected in page.rows]
     payload: dict[str, Any] = {"@odata.context": _context(api, table, plan.select)}
     if page.count is not None:
@@ -80,9 +82,13 @@ def count_rows(
 ) -> Outcome:
     params = [(k, v) for k, v in parse_qsl(call.query, keep_blank_values=True) if k != "$count"]
     plan = plan_query(table, [*params, ("$count", "true")], api.features.collation)
+    owner = call.caller.owner_filter(table)
     with api.lock:
         rows = api.store.tables[table.logical_name]
-        total = len(rows) if plan.predicate is None else (_run(rows, plan, 1).count or 0)
+        if plan.predicate is None and owner is None:
+            total = len(rows)
+        else:
+            total = _run(rows, plan, 1, owner).count or 0
     body = str(min(total, COUNT_CAP)).encode("ascii")
     return Outcome(Response(200, [("Content-Type", "text/plain"), ("OData-Version", "4.0")], body))
 
@@ -96,6 +102,7 @@ def read_entity(
         row = api.store.tables[table.logical_name].get(resource.key)
         if row is None:
             raise errors.record_not_found(table.logical_name, resource.key)
+        call.caller.check_row(table, row, "Read")
         if call.headers.get("If-None-Match") == etag(row):
             return Outcome(Response.empty(304, [("OData-Version", "4.0")]), read=1)
         payload = representation(api, table, row, select, entity=True)
@@ -113,6 +120,7 @@ def read_property(
         row = api.store.tables[table.logical_name].get(resource.key)
         if row is None:
             raise errors.record_not_found(table.logical_name, resource.key)
+        call.caller.check_row(table, row, "Read")
         value = row.get(resource.property)
     if value is None:
         return Outcome(Response.empty(204, [("OData-Version", "4.0")]), read=1)
@@ -167,14 +175,24 @@ def _probe_value(pattern: str, text: str, params: dict[str, str]) -> str | None:
     return literal[1:-1] if len(literal) >= 2 and literal[0] == literal[-1] == "'" else None
 
 
-def _run(rows: TableRows, plan: QueryPlan, page_size: int) -> Any:
+def _run(rows: TableRows, plan: QueryPlan, page_size: int, owner: str | None = None) -> Any:
+    """Run ``plan`` over the rows the caller may see: all, or those ``owner`` owns."""
     source: Iterable[Row] = rows.rows.values()
+    hinted = False
     # A plan made just before a collation change holds keys the index no longer uses: scan.
     if plan.index_hint is not None and plan.collation == rows.collation:
         column, values = plan.index_hint
         candidates = rows.candidates(column, values)
         if candidates is not None:
-            source = candidates
+            source, hinted = candidates, True
+    if owner is not None:
+        if hinted:
+            source = [row for row in source if row.get(OWNER_VALUE) == owner]
+        else:
+            owned = rows.candidates(OWNER_VALUE, [owner])
+            source = owned if owned is not None else [
+                row for row in source if row.get(OWNER_VALUE) == owner
+            ]
     return run_query(source, plan, page_size=min(page_size, MAX_PAGE_SIZE))
 
 

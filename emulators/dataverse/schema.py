@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,9 @@ COLUMN_TYPES = frozenset({
 # What the query engine calls each type: lookups are read as guids, state/status are choices.
 QUERY_TYPES = {"state": "choice", "status": "choice", "lookup": "guid", "entityname": "string"}
 REQUIRED_LEVELS = frozenset({"none", "recommended", "application"})
+# Standard tables Dataverse ships as user-owned: they carry an ``ownerid`` the schema file does
+# not list (it is a platform column provisioning never creates); the emulator adds it.
+USER_OWNED_TABLES = ("account", "contact", "lead", "annotation")
 
 
 @dataclass(frozen=True)
@@ -116,6 +119,22 @@ def load_schema(path: Path = SCHEMA_PATH) -> Schema:
     """Read and check the schema file; raises ``ValueError`` naming the first problem."""
     raw = json.loads(path.read_text(encoding="utf-8"))
     return parse_schema(raw)
+
+
+def with_owner_columns(schema: Schema) -> Schema:
+    """``schema`` with the platform's ``ownerid`` on the user-owned standard tables.
+
+    The owner is a lookup to ``systemuser`` (read as ``_ownerid_value``), which the schema does
+    not model: the column has no navigation property, is read-only to clients (the creator owns
+    a new row) and seeds may set it as ``_ownerid_value``."""
+    tables = dict(schema.tables)
+    for name in USER_OWNED_TABLES:
+        table = tables.get(name)
+        if table is None or "ownerid" in table.columns:
+            continue
+        owner = Column(name="ownerid", type="lookup", schema_name="OwnerId", read_only=True)
+        tables[name] = replace(table, columns={**table.columns, "ownerid": owner})
+    return replace(schema, tables=tables)
 
 
 def parse_schema(raw: Mapping[str, Any]) -> Schema:

@@ -9,8 +9,17 @@ Seed format (also what ``state`` and ``export`` return)::
 
 Rows are in Web API read shape; lookups as ``_x_value`` (a polymorphic one takes its table from
 its type column, e.g. ``objecttypecode``, or from where the id exists) or ``x@odata.bind``.
-Timestamps and ``versionnumber`` are kept when given. A bad seed raises ``ValueError`` naming the
-row and column, and loads nothing.
+Timestamps and ``versionnumber`` are kept when given. The owner of a user-owned row is
+``_ownerid_value`` (a ``systemuserid``, not checked against the users; left out: no owner).
+
+System users (``emulators/dataverse/security.py``) come in a ``users`` section; any ``users``
+key, even an empty list, switches security on::
+
+    {"users": [{"oid": "<Entra object id>", "upn": "ada@contoso.com",
+                "systemuserid": "<guid, optional>",
+                "read": {"contact": "user", "lead": "organization"}}]}
+
+A bad seed raises ``ValueError`` naming the row and column (or the user), and loads nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +32,7 @@ from emulators.dataverse.errors import DataverseError
 from emulators.dataverse.payload import decode, now_text
 from emulators.dataverse.rows import new_row
 from emulators.dataverse.schema import Column, Table
+from emulators.dataverse.security import SystemUser, parse_users
 from emulators.dataverse.store import Row
 
 if TYPE_CHECKING:
@@ -30,9 +40,18 @@ if TYPE_CHECKING:
 
 
 def seed_tables(api: DataverseApi, payload: Any) -> dict[str, int]:
-    """Load rows (insert or replace by primary key); caller holds the lock."""
-    if not isinstance(payload, Mapping) or set(payload) - {"tables"}:
-        raise ValueError('the Dataverse seed is {"tables": {"<entity set>": [rows]}}')
+    """Load rows and system users (insert or replace by primary key / oid); caller holds the
+    lock."""
+    if not isinstance(payload, Mapping) or set(payload) - {"tables", "users"}:
+        raise ValueError(
+            'the Dataverse seed is {"tables": {"<entity set>": [rows]}, "users": [system users]}'
+        )
+    users: list[SystemUser] | None = None
+    if "users" in payload:
+        users = parse_users(
+            payload["users"], api.schema.tables,
+            lambda oid: api.stable_id("systemuser", oid),
+        )
     tables = payload.get("tables") or {}
     if not isinstance(tables, Mapping):
         raise ValueError("tables must map entity set names to lists of rows")
@@ -52,6 +71,9 @@ def seed_tables(api: DataverseApi, payload: Any) -> dict[str, int]:
             counts[entity_set] = counts.get(entity_set, 0) + len(rows)
         for where, table, row in loaded:
             _check_lookups(api, table, row, where)
+    if users is not None:
+        api.security.add(users)
+        counts["users"] = len(users)
     return counts
 
 
@@ -79,12 +101,15 @@ def state(api: DataverseApi, query: Mapping[str, str]) -> dict[str, Any]:
 
 
 def export(api: DataverseApi) -> dict[str, Any]:
-    return {
+    exported: dict[str, Any] = {
         "tables": {
             rows.table.entity_set: [dict(row) for row in rows.rows.values()]
             for rows in api.store.tables.values() if len(rows)
         }
     }
+    if api.security.enforced:
+        exported["users"] = api.security.export()
+    return exported
 
 
 def _table(api: DataverseApi, entity_set: str, *, allow_hidden: bool = False) -> Table:
@@ -111,7 +136,8 @@ def _row(api: DataverseApi, table: Table, raw: Any, where: str, now: str) -> Row
 
 def _check_lookups(api: DataverseApi, table: Table, row: Row, where: str) -> None:
     for column in table.columns.values():
-        key = row.get(column.read_name) if column.type == "lookup" else None
+        # The owner (no target modelled: system users are not rows) is any GUID.
+        key = row.get(column.read_name) if column.type == "lookup" and column.targets else None
         if key is None:
             continue
         target = _lookup_target(api, column, row)

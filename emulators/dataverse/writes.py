@@ -18,6 +18,7 @@ from emulators.dataverse.reads import representation
 from emulators.dataverse.resource import Preferences, Resource
 from emulators.dataverse.rows import etag, new_row, updated_row
 from emulators.dataverse.schema import Table
+from emulators.dataverse.security import OWNER_COLUMN, OWNER_VALUE
 from emulators.dataverse.store import Row
 from emulators.http import Response
 
@@ -44,7 +45,7 @@ def create(
         key = values.pop(table.primary_key, None) or str(uuid.uuid4())
         if api.row_exists(table.logical_name, key):
             raise errors.duplicate_record()
-        row = apply_create(api, table, values, key)
+        row = apply_create(api, table, values, key, owner=call.caller.principal_id)
         if prefs.return_representation:
             payload = representation(api, table, row, _select(call), entity=True)
     path = f"{table.entity_set}({key})"
@@ -65,6 +66,8 @@ def upsert(
         existing = api.store.tables[table.logical_name].get(key)
         if existing is None and if_match is not None:
             raise errors.record_not_found(table.logical_name, key)
+        if existing is not None:
+            call.caller.check_row(table, existing, "Write")
         if existing is not None and if_match not in (None, "*") and if_match != etag(existing):
             raise errors.version_mismatch()
         if existing is not None and if_none_match == "*":
@@ -76,7 +79,7 @@ def upsert(
                 f"The {table.primary_key} in the payload does not match the key in the URL."
             )
         if existing is None:
-            row = apply_create(api, table, values, key)
+            row = apply_create(api, table, values, key, owner=call.caller.principal_id)
         else:
             row = apply_update(api, table, existing, values)
         if prefs.return_representation:
@@ -97,6 +100,7 @@ def delete(
         existing = api.store.tables[table.logical_name].get(resource.key)
         if existing is None:
             raise errors.record_not_found(table.logical_name, resource.key)
+        call.caller.check_row(table, existing, "Delete")
         if if_match not in (None, "*") and if_match != etag(existing):
             raise errors.version_mismatch()
         api.store.remove(table.logical_name, resource.key)
@@ -127,8 +131,13 @@ def delete_property(
     return _set_property(api, table, resource, call, None)
 
 
-def apply_create(api: DataverseApi, table: Table, values: dict[str, Any], key: str) -> Row:
-    """Store a new row; caller holds the lock and has checked the key is free."""
+def apply_create(
+    api: DataverseApi, table: Table, values: dict[str, Any], key: str, *, owner: str
+) -> Row:
+    """Store a new row owned by ``owner`` (the creator's systemuserid, on user-owned tables);
+    caller holds the lock and has checked the key is free."""
+    if OWNER_COLUMN in table.columns:
+        values = {**values, OWNER_VALUE: owner}
     now = now_text(api.clock.now())
     row = new_row(table, values, key=key, now=now, version=api.store.next_version())
     api.store.put(table.logical_name, row)
@@ -160,6 +169,7 @@ def _write_values(
         existing = api.store.tables[table.logical_name].get(resource.key)
         if existing is None:
             raise errors.record_not_found(table.logical_name, resource.key)
+        call.caller.check_row(table, existing, "Write")
         values = decode(body, api.write_rules(table, call))
         apply_update(api, table, existing, values)
     return Outcome(Response.empty(204, [("OData-Version", "4.0")]), written=1)

@@ -159,5 +159,13 @@ def post_only(method: str) -> EntraError:
     )
 
 
+def application_on_behalf_of(client_id: str) -> EntraError:
+    """An on-behalf-of request whose assertion is an app-only token: OBO needs a user."""
+    return EntraError(
+        "unauthorized_client", 7000114,
+        f"Application '{client_id}' is not allowed to make application on-behalf-of calls.",
+    )
+
+
 def invalid_grant(code: int, message: str) -> EntraError:
     return EntraError("invalid_grant", code, message)

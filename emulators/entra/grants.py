@@ -155,7 +155,10 @@ class TokenExchange:
                 "request) and this application should use that token as the assertion.",
             )
         if "scp" not in claims:
-            # Only a user's delegated token can be exchanged; app-only tokens carry roles, not scp.
+            # Only a user's delegated token can be exchanged. Entra answers an app-only assertion
+            # (client credentials: roles, no scp) with its own code, not as a bad assertion.
+            if claims.get("idtyp") != "user":
+                raise errors.application_on_behalf_of(client.client_id)
             raise errors.invalid_grant(
                 50013, "Assertion is not a user token. The on-behalf-of flow requires a token "
                 "issued to a user with delegated permissions.",

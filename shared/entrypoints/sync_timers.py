@@ -27,7 +27,8 @@ def sync_timer(timer: func.TimerRequest) -> None:
     services = bootstrap.services()
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
-    cycle = run_sync_cycle(services.crm_settings, services.readers(), run_id, now)
+    cycle = run_sync_cycle(services.crm_settings, services.readers(), run_id, now,
+                           programs=services.programs_mirror())
     services.run_journal.record(run_id, "sync-cycle", cycle.summary())
     if not cycle.ok:
         # Failing the invocation makes the problem visible in monitoring; the next tick retries.

@@ -19,8 +19,10 @@ from shared.domain.commands import (
     SuppressionEvent,
     UnreadableBatch,
 )
+from shared.domain.enrolment import PlatformContact, RecordAddress, Submitted
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.domain.optin import OptInUpdate, RecordValue
+from shared.domain.programs import PlatformProgram, ProgramRow, ProgramsPlan
 from shared.domain.suppression import FlagRecord, Note, SuppressionPlan, SuppressionRow
 
 Item = TypeVar("Item", OptInChange, SuppressionEvent)
@@ -155,6 +157,45 @@ class CrmSuppressions(Protocol):
         """Write the requests' outcomes, all or nothing (each row with its Note)."""
 
 
+# --- CRM programs (the ec_program mirror of each account's dotdigital programs) ------------------
+class CrmPrograms(Protocol):
+    def rows(self, account_id: str) -> list[ProgramRow]:
+        """Every ``ec_program`` row of the email account, active or not."""
+
+    def apply(self, account_id: str, plan: ProgramsPlan) -> None:
+        """Write the plan for one email account (new rows are linked to it), all or nothing as
+        far as one change set holds it; a new row's id follows from the account and program,
+        so two refreshes racing never create two rows of one program (the second write fails
+        with ``PreconditionFailed``: read again and plan again)."""
+
+    def enabled_programs(self, account_id: str) -> list[ProgramRow]:
+        """The account's active rows an administrator enabled for CRM users."""
+
+
+# --- CRM pages: records read as the signed-in user, and dotdigital's enrolments -----------------
+class CrmRecordsAsUser(Protocol):
+    def addresses(self, assertion: str, entity: str, ids: Sequence[str]) -> list[RecordAddress]:
+        """Each record's address, read from Dataverse as the user whose connector-API token is
+        ``assertion`` (on-behalf-of), in one batched request per chunk; a record the user may
+        not read is reported ``not allowed``, a missing one ``not found``."""
+
+
+class ProgramEnrolments(Protocol):
+    def contact(self, account: EmailAccount, email: str) -> PlatformContact | None:
+        """The account's contact with this address; None if it has none."""
+
+    def create_contact(self, account: EmailAccount, email: str) -> PlatformContact:
+        """Create the contact (it lands in "All contacts")."""
+
+    def enrol(
+        self, account: EmailAccount, program_id: int, contact_ids: Sequence[int]
+    ) -> Submitted:
+        """Enrol 1 to 25 contacts in a program (never repeated after a lost answer)."""
+
+    def faults(self, account: EmailAccount, enrolment_id: str) -> dict[int, str] | None:
+        """Each faulted contact's reason once the enrolment finished; None while processing."""
+
+
 # --- dotdigital -----------------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class EmailPlatformAccount:
@@ -214,6 +255,9 @@ class EmailPlatform(Protocol):
         """Ask dotdigital to resubscribe ``email`` with a confirmation email; returns its
         ``ApiResubscribeStatuses`` answer. Raises ``BadRequest`` when dotdigital refuses the
         request itself."""
+
+    def programs(self, account: EmailAccount) -> list[PlatformProgram]:
+        """Every program of the account, whatever its status, all pages read."""
 
 
 # --- Sync state: watermarks, checkpoints, runs ----------------------------------------------------

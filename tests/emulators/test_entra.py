@@ -209,6 +209,22 @@ def test_on_behalf_of_with_default_scope_grants_the_exposed_scope(
     )
 
 
+def test_msal_on_behalf_of_with_an_app_token_is_refused_as_entra_does(
+    cluster: EmulatorCluster, entra_admin: Admin
+) -> None:
+    # Entra refuses an app-only assertion with its own code, not as a bad user token (50013).
+    client_id = described(cluster)["default_client"]["client_id"]
+    result = connector_app(cluster).acquire_token_on_behalf_of(
+        user_assertion=mint(entra_admin, client_id=client_id),
+        scopes=[f"{DATAVERSE}/user_impersonation"],
+    )
+    assert (result["error"], result["error_codes"]) == ("unauthorized_client", [7000114])
+    assert result["error_description"].startswith(
+        f"AADSTS7000114: Application '{client_id}' is not allowed to make application "
+        "on-behalf-of calls."
+    )
+
+
 def test_refresh_token_grant_issues_a_new_user_token(
     cluster: EmulatorCluster, entra_admin: Admin
 ) -> None:
@@ -315,6 +331,8 @@ def obo_form(cluster: EmulatorCluster, assertion: str, scope: str) -> dict[str, 
         ({"user": ADA, "audience": DATAVERSE}, f"{DATAVERSE}/user_impersonation",
          "invalid_grant", 50013, "Assertion audience does not match"),
         ({"client_id": "5b1e3d2a-8c4f-4a6e-b9d7-1f2e3c4d5a6b"}, f"{DATAVERSE}/.default",
+         "unauthorized_client", 7000114, "not allowed to make application on-behalf-of calls"),
+        ({"user": ADA, "claims": {"scp": None}}, f"{DATAVERSE}/.default",
          "invalid_grant", 50013, "not a user token"),
         ({"user": ADA, "claims": {"tid": "11111111-2222-4333-8444-555555555555"}},
          f"{DATAVERSE}/.default", "invalid_grant", 50013, "wrong tenant"),
@@ -324,8 +342,8 @@ def obo_form(cluster: EmulatorCluster, assertion: str, scope: str) -> dict[str, 
          "more than one resource"),
         ({"user": ADA}, "user_impersonation", "invalid_scope", 70011, "scope"),
     ],
-    ids=["assertion-for-dataverse", "app-token", "other-tenant", "unknown-scope",
-         "two-resources", "bare-scope"],
+    ids=["assertion-for-dataverse", "app-token", "user-token-without-scp", "other-tenant",
+         "unknown-scope", "two-resources", "bare-scope"],
 )
 def test_on_behalf_of_rejects_bad_assertions_and_scopes(
     cluster: EmulatorCluster, entra_admin: Admin, mint_payload: dict[str, Any], scope: str,

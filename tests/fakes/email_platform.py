@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from shared.domain.commands import OptInChange, SuppressionEvent
 from shared.domain.email import match_key
 from shared.domain.model import EmailAccount
+from shared.domain.programs import PlatformProgram
 from shared.errors import AppError, BadRequest, System
 from shared.services.ports import ContactPage, EmailPlatformAccount, EventPage
 
@@ -253,8 +254,29 @@ class _SuppressionSide:
         return "ContactChallenged"
 
 
-class FakeEmailPlatform(_SuppressionSide):
+class _ProgramsSide:
+    """``programs``: each account's programs as dotdigital would list them, every status."""
+
+    program_lists: dict[str, list[PlatformProgram]]
+    program_requests: list[str]  # account row id per call
+    program_failures: dict[str, AppError]  # by account row id: the call raises
+
+    def set_programs(self, account: str, *programs: PlatformProgram) -> None:
+        self.program_lists[account] = list(programs)
+
+    def programs(self, account: EmailAccount) -> list[PlatformProgram]:
+        self.program_requests.append(account.row_id)
+        failure = self.program_failures.get(account.row_id)
+        if failure is not None:
+            raise failure
+        return list(self.program_lists.get(account.row_id, []))
+
+
+class FakeEmailPlatform(_SuppressionSide, _ProgramsSide):
     def __init__(self) -> None:
+        self.program_lists = {}
+        self.program_requests = []
+        self.program_failures = {}
         self.contacts: dict[str, list[StoredContact]] = {}
         self.requests: list[tuple[str, dt.datetime, str | None]] = []  # (account, since, marker)
         self.fail_describe: dict[str, AppError] = {}

@@ -20,6 +20,7 @@ from shared.errors import BadRequest, System, TransientError
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import RunStatus
 from tests.fakes.crm import FakeCrmSettings
+from tests.fakes.crm_programs import InMemoryCrmPrograms
 from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
 from tests.fakes.publisher import FakeBatchPublisher
@@ -37,6 +38,9 @@ ENVIRON = {
 }
 RUN = "20240501T120000-abcd1234"
 DEAD_LETTERS = "optin-batches-deadletter"  # beside the default OPTIN_QUEUE_NAME
+
+# The ribbon API's parts: queue and timer functions never reach them.
+NOT_USED: Any = None
 
 
 class NoJournal:
@@ -59,7 +63,8 @@ class Fixture:
             crm_records=self.records, crm_suppressions=InMemoryCrmSuppressions(),
             email_platform=FakeEmailPlatform(),
             run_journal=NoJournal(), sync_state=self.state, publisher=self.publisher,
-            codec=JsonMessageCodec(),
+            codec=JsonMessageCodec(), crm_programs=InMemoryCrmPrograms(),
+            user_tokens=NOT_USED, records_as_user=NOT_USED, enrolments=NOT_USED,
         )
         key = optin_sync_key("acc-1", dry_run=False)
         self.state.start_run(key, RUN, since=NOW - dt.timedelta(hours=1), until=NOW)

@@ -20,6 +20,9 @@ EXPECTED = {
          "isSessionsEnabled": True},
         None,
     ),
+    # The ribbon API validates the user's token in code: anonymous at the host.
+    "ListPrograms": ("httpTrigger", {"route": "programs", "methods": ["GET"]}, "ANONYMOUS"),
+    "EnrolRecords": ("httpTrigger", {"route": "enrolments", "methods": ["POST"]}, "ANONYMOUS"),
     "ApplySuppressionBatch": (
         "serviceBusTrigger",
         {"queueName": "%SUPPRESSION_QUEUE_NAME%", "connection": "ServiceBusConnection",

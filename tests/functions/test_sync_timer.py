@@ -19,6 +19,7 @@ from shared.errors import AuthFailed, System
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
 from tests.fakes.crm import FakeCrmSettings, an_account
+from tests.fakes.crm_programs import InMemoryCrmPrograms
 from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
 from tests.fakes.publisher import FakeBatchPublisher
@@ -33,6 +34,9 @@ ENVIRON = {
     "AzureWebJobsStorage": "UseDevelopmentStorage=true",
     "OPTIN_QUEUE_NAME": "optin-test",
 }
+
+# The ribbon API's parts: queue and timer functions never reach them.
+NOT_USED: Any = None
 
 
 class FakeRunJournal:
@@ -53,6 +57,8 @@ def fake_services(crm: FakeCrmSettings, platform: FakeEmailPlatform) -> bootstra
         email_platform=platform,
         run_journal=FakeRunJournal(), sync_state=InMemorySyncStateStore(),
         publisher=FakeBatchPublisher(), codec=JsonMessageCodec(),
+        crm_programs=InMemoryCrmPrograms(), user_tokens=NOT_USED, records_as_user=NOT_USED,
+        enrolments=NOT_USED,
     )
 
 

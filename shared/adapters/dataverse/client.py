@@ -16,7 +16,8 @@ from typing import Any
 import requests
 
 from shared.adapters.dataverse import odata
-from shared.adapters.dataverse.bulk import BulkUpdate, BulkWriter
+from shared.adapters.dataverse.batch_format import BatchOperation, part_error
+from shared.adapters.dataverse.bulk import MAX_BATCH_OPERATIONS, BulkUpdate, BulkWriter
 from shared.adapters.dataverse.change_sets import ChangeSetWriter, Group
 from shared.adapters.dataverse.reads import MAX_PAGE_SIZE, BatchReader, Query
 from shared.adapters.http.policy import CallStats, RetryPolicy, ServiceCaller
@@ -104,6 +105,29 @@ class DataverseClient:
             body = self._send("GET", url, f"query {entity_set}", headers=prefer).json()
             yield from body.get("value", [])
             url = body.get("@odata.nextLink") or ""
+
+    def rows_by_id(
+        self, entity_set: str, ids: Sequence[str], *, select: Sequence[str]
+    ) -> list[tuple[int, dict[str, Any] | None]]:
+        """Each row by its id in one ``$batch`` (a GET part per id, every part answered), as
+        (status, row): 200 with the row, or 404 (missing) / 403 (the caller may not read it)
+        and None; any other failure raises its error. The caller's own rights apply, so the two
+        refusals tell a missing record from a hidden one."""
+        if len(ids) > MAX_BATCH_OPERATIONS:
+            raise ValueError(f"at most {MAX_BATCH_OPERATIONS} ids a batch")
+        query = odata.query_string([("$select", ",".join(select))])
+        parts = [BatchOperation("GET", self._url(f"{entity_set}({odata.guid_literal(row_id)})"
+                                                 f"?{query}"))
+                 for row_id in ids]
+        results = self._bulk.post_batch(parts, headers={"Prefer": "odata.continue-on-error"})
+        if len(results) != len(parts):
+            raise BadRequest(System.DATAVERSE, "the $batch answer lacks parts",
+                             operation="$batch")
+        for result in results:
+            if result.status >= 300 and result.status not in (403, 404):
+                raise part_error(result)
+        return [(result.status, result.body if result.status < 300 else None)
+                for result in results]
 
     def where_in_queries(
         self,

@@ -133,6 +133,18 @@ class DotdigitalClient:
     def _url(self, path: str) -> str:
         return self.account_info().api_endpoint + path.lstrip("/")
 
+    def send_json(
+        self, method: str, path: str, operation: str, *, idempotent: bool | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """One call to the account's regional API (``path`` below it), its JSON answer."""
+        return self._send(method, self._url(path), operation, idempotent=idempotent,
+                          **kwargs).json()
+
+    def send_text(self, method: str, path: str, operation: str, **kwargs: Any) -> str:
+        """One call to the account's regional API, its answer as text (CSV reports)."""
+        return self._send(method, self._url(path), operation, **kwargs).text
+
     def iter_marker_pages(
         self, path: str, *, params: Mapping[str, str], limit: int, marker: str | None,
         operation: str,
@@ -197,6 +209,17 @@ class DotdigitalClient:
             "contacts/v3", params=params, limit=limit, marker=marker,
             operation="contacts v3 resubscribers",
         )
+
+    def programs_page(self, *, select: int, skip: int) -> list[Any]:
+        """One page of the account's programs (every status): ``GET /v2/programs``. Entries are
+        returned as decoded; the caller reads them defensively."""
+        if not 1 <= select <= MAX_V2_SELECT or skip < 0:
+            raise ValueError(f"select must be between 1 and {MAX_V2_SELECT}, skip not negative")
+        params = {"select": str(select), "skip": str(skip)}
+        body = self._send("GET", self._url("v2/programs"), "programs", params=params).json()
+        if not isinstance(body, list):
+            raise BadRequest(System.DOTDIGITAL, "programs did not return a list")
+        return body
 
     def suppress_contacts(self, emails: Sequence[str]) -> list[Any]:
         """Put these addresses on the suppression list (reason ``Suppressed``); returns the

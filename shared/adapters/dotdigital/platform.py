@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
@@ -15,7 +16,12 @@ from shared.adapters.http.policy import CallStats, RetryPolicy
 from shared.config import DotdigitalSettings, HttpSettings, resolve_secret
 from shared.domain.commands import OptInChange
 from shared.domain.model import EmailAccount, OptInType
+from shared.domain.programs import PlatformProgram
 from shared.services.ports import ContactPage, EmailPlatformAccount, EventPage
+
+logger = logging.getLogger(__name__)
+# dotdigital's ids are int32; a larger one could not be stored in ``ec_dotdigitalprogramid``.
+MAX_PROGRAM_ID = 2_147_483_647
 
 
 class DotdigitalEmailPlatform:
@@ -105,6 +111,50 @@ class DotdigitalEmailPlatform:
         return self.client_for(account).resubscribe(
             email, preferred_locale=preferred_locale, return_url=return_url
         )
+
+    def programs(
+        self, account: EmailAccount, *, page_size: int = MAX_V2_SELECT
+    ) -> list[PlatformProgram]:
+        """Every program of the account, whatever its status: ``select``/``skip`` pages until a
+        short one (one request per 1000 programs). Offset paging can skip a program when one
+        before it is deleted during the read; the mirror then deactivates it and the next
+        refresh makes it active again, keeping the administrator's ``ec_enabled``."""
+        if not 1 <= page_size <= MAX_V2_SELECT:
+            raise ValueError(f"page_size must be between 1 and {MAX_V2_SELECT}")
+        client = self.client_for(account)
+        programs: list[PlatformProgram] = []
+        skip = 0
+        while True:
+            page = client.programs_page(select=page_size, skip=skip)
+            for item in page:
+                program = _program(item)
+                if program is None:
+                    # One malformed entry must not hide the account's other programs.
+                    logger.warning("account=%s: a program without a usable id was ignored",
+                                   account.row_id)
+                    continue
+                programs.append(program)
+            if len(page) < page_size:
+                return programs
+            skip += page_size
+
+
+def _program(item: Any) -> PlatformProgram | None:
+    """An ``ApiProgram`` as decoded, or None without a usable id (name and status default to
+    blank: the rules give a blank name a placeholder)."""
+    if not isinstance(item, dict):
+        return None
+    program_id = item.get("id")
+    if isinstance(program_id, bool) or not isinstance(program_id, int):
+        return None
+    if not 1 <= program_id <= MAX_PROGRAM_ID:
+        return None
+    name, status = item.get("name"), item.get("status")
+    return PlatformProgram(
+        program_id=program_id,
+        name=name if isinstance(name, str) else "",
+        status=status if isinstance(status, str) else "",
+    )
 
 
 # One shared string per known name (a flush buffers tens of thousands of contacts); v3 may

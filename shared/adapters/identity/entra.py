@@ -1,21 +1,38 @@
-"""Entra ID tokens through MSAL: client credentials for the app.
+"""Entra ID tokens through MSAL: client credentials for the app, on-behalf-of for a CRM user.
 
 One ``ConfidentialClientApplication`` per process keeps MSAL's token cache warm
 (``acquire_token_for_client`` checks the cache first). MSAL error dicts become ``AuthFailed``
 (a wrong secret, a missing consent: permanent), except the token endpoint's own throttling and
 outages, which become ``TransientError`` so the work is retried rather than dead-lettered.
+
+On-behalf-of: MSAL's ``acquire_token_on_behalf_of`` never looks in its cache, so tokens it returns
+are cached here, partitioned by a hash of the user's assertion. A token is only ever handed back
+for the very assertion it was obtained with, so one user's token can never be served to another
+(not even to a forged assertion that copies their ``oid``: its hash differs, so Entra sees it).
+Entra refusing the assertion (expired, not for us, an app-only token) is ``Unauthorized``: the
+caller's token is at fault, not our configuration.
 """
 
 from __future__ import annotations
 
+import hashlib
 import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import msal
 import requests
 
 from shared.config import EntraSettings, HttpSettings
-from shared.errors import AuthFailed, System, TransientError
+from shared.errors import AuthFailed, System, TransientError, Unauthorized
+
+# A cached token is used until this long before it expires (MSAL's own margin), so a request
+# never starts with a token that dies half-way.
+_EXPIRY_MARGIN_S = 300.0
+# Partitions kept for on-behalf-of tokens; the least recently used go first.
+_USER_CACHE_SIZE = 1024
 
 
 class VerifyingSession(requests.Session):
@@ -39,8 +56,18 @@ class VerifyingSession(requests.Session):
 class EntraTokenProvider:
     """Bearer tokens for outbound calls, cached by MSAL."""
 
-    def __init__(self, entra: EntraSettings, http: HttpSettings) -> None:
+    def __init__(
+        self,
+        entra: EntraSettings,
+        http: HttpSettings,
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._lock = threading.Lock()
+        self._monotonic = monotonic
+        self._user_lock = threading.Lock()
+        # (sha256 of the assertion, scope) -> (access token, monotonic time it stops being used)
+        self._user_tokens: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
         self._app = msal.ConfidentialClientApplication(
             entra.client_id,
             client_credential=entra.client_secret,
@@ -56,6 +83,32 @@ class EntraTokenProvider:
         with self._lock:
             result = self._call(lambda: self._app.acquire_token_for_client(scopes=[scope]))
         return _token_or_raise(result, "acquire token for client")
+
+    def user_token(self, assertion: str, scope: str) -> str:
+        """A token for ``scope`` (e.g. ``{org}/user_impersonation``) acting as the user whose
+        validated access token for the connector's API is ``assertion`` (on-behalf-of).
+
+        Raises ``Unauthorized`` when Entra refuses the assertion, ``AuthFailed`` when our own
+        registration is at fault (secret, consent), ``TransientError`` on outages.
+        """
+        key = (hashlib.sha256(assertion.encode()).hexdigest(), scope)
+        with self._user_lock:
+            cached = self._user_tokens.get(key)
+            if cached is not None and self._monotonic() < cached[1]:
+                self._user_tokens.move_to_end(key)
+                return cached[0]
+        # Not under a lock: one user's exchange must not hold up every other user's.
+        result = self._call(
+            lambda: self._app.acquire_token_on_behalf_of(user_assertion=assertion, scopes=[scope])
+        )
+        token = _user_token_or_raise(result)
+        lifetime = float(result.get("expires_in") or 0)
+        with self._user_lock:
+            self._user_tokens[key] = (token, self._monotonic() + lifetime - _EXPIRY_MARGIN_S)
+            self._user_tokens.move_to_end(key)
+            while len(self._user_tokens) > _USER_CACHE_SIZE:
+                self._user_tokens.popitem(last=False)
+        return token
 
     @staticmethod
     def _call(acquire: Any) -> dict[str, Any]:
@@ -76,6 +129,33 @@ class EntraTokenProvider:
 
 # OAuth's codes for "try again later" (RFC 6749 §5.2 and Entra's throttling, AADSTS90055).
 _TRANSIENT_ERRORS = frozenset({"temporarily_unavailable", "server_error"})
+
+
+# Entra codes of an on-behalf-of request whose *assertion* is at fault (not our registration):
+# AADSTS7000114 the assertion is an app-only token ("unauthorized_client"); every
+# "invalid_grant" (50013 bad assertion, 500133 expired, 50034 unknown user, ...) and
+# "interaction_required" (MFA or conditional access wants the user back) except a missing consent.
+_APP_ASSERTION_CODE = 7000114
+_CONSENT_CODES = frozenset({65001})
+
+
+def _user_token_or_raise(result: dict[str, Any]) -> str:
+    token = result.get("access_token")
+    if isinstance(token, str) and token:
+        return token
+    error = str(result.get("error") or "")
+    codes = result.get("error_codes") or []
+    code = codes[0] if isinstance(codes, list) and codes and isinstance(codes[0], int) else None
+    refused_assertion = (
+        error in ("invalid_grant", "interaction_required") and code not in _CONSENT_CODES
+    ) or (error == "unauthorized_client" and code == _APP_ASSERTION_CODE)
+    if refused_assertion:
+        description = str(result.get("error_description") or error).splitlines()[0]
+        raise Unauthorized(
+            f"Entra refused the user's token: {description[:300]}",
+            code=f"AADSTS{code}" if code is not None else error or None,
+        )
+    return _token_or_raise(result, "acquire token on behalf of a user")
 
 
 def _token_or_raise(result: dict[str, Any], operation: str) -> str:

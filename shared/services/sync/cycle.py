@@ -19,6 +19,7 @@ from shared.domain.model import EmailAccount, SyncSchedule, SyncType
 from shared.domain.schedule import is_due
 from shared.errors import AppError
 from shared.services.ports import CrmSettings, EmailPlatform, PageCursor, Versioned
+from shared.services.programs.mirror import ProgramsMirror, ProgramsRefresh
 from shared.services.sync.connectivity import ConnectivityReport, check_connectivity
 from shared.services.sync.paged_run import ReaderProgress
 from shared.services.sync.schedules import ScheduleKeeper, usable_schedules
@@ -72,6 +73,7 @@ class CycleSummary:
     run_id: str
     connectivity: ConnectivityReport
     syncs: dict[str, list[AccountCycle]] = field(default_factory=dict)
+    programs: list[ProgramsRefresh] = field(default_factory=list)
 
     @property
     def optin(self) -> list[AccountCycle]:
@@ -85,7 +87,7 @@ class CycleSummary:
     def ok(self) -> bool:
         return self.connectivity.ok and all(
             item.error is None for items in self.syncs.values() for item in items
-        )
+        ) and all(item.error is None for item in self.programs)
 
     def summary(self) -> dict[str, object]:
         """JSON-ready, for the run journal (no addresses: ids and counts only)."""
@@ -93,13 +95,16 @@ class CycleSummary:
             "ok": self.ok,
             "connectivity": self.connectivity.summary(),
             **{name: [asdict(item) for item in items] for name, items in self.syncs.items()},
+            "programs": [asdict(item) for item in self.programs],
         }
 
 
 def run_sync_cycle(
-    crm: CrmSettings, readers: SyncReader | Sequence[SyncReader], run_id: str, now: dt.datetime
+    crm: CrmSettings, readers: SyncReader | Sequence[SyncReader], run_id: str, now: dt.datetime,
+    *, programs: ProgramsMirror | None = None,
 ) -> CycleSummary:
-    """Run one cycle for every active email account; ``run_id`` names the runs it starts.
+    """Run one cycle for every active email account; ``run_id`` names the runs it starts. With
+    ``programs``, the reachable accounts' program mirrors are refreshed when due, last.
 
     With no email account configured there is nothing to do, and that is not a failure.
     """
@@ -128,6 +133,9 @@ def run_sync_cycle(
         except AppError as error:
             logger.error("account=%s %s sync failed: %s", account.row_id, reader.label, error)
             results.append(AccountCycle(account.row_id, "failed", error=str(error)))
+    if programs is not None:
+        summary.programs = programs.refresh_all(
+            [account for account in accounts if account.row_id in reachable])
     return summary
 
 

@@ -1,0 +1,51 @@
+"""Contacts and leads read as the signed-in CRM user (the records a ribbon page names).
+
+Dataverse is called with a token obtained on the user's behalf, so the user's security roles
+apply: a record the user may not read is answered 403 and reported, never read with the app's
+wider rights. One ``$batch`` reads a chunk of records by id (a GET part each), never a request
+per record.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from shared.adapters.dataverse.bulk import MAX_BATCH_OPERATIONS
+from shared.adapters.dataverse.client import DataverseClient
+from shared.config import DataverseSettings, HttpSettings
+from shared.domain.enrolment import NOT_ALLOWED, NOT_FOUND, RecordAddress
+
+ENTITY_SETS = {"contact": "contacts", "lead": "leads"}
+EMAIL_COLUMN = "emailaddress1"
+CHUNK = MAX_BATCH_OPERATIONS // 5  # 200: a grid page of selected records in one request
+
+
+class DataverseRecordsAsUser:
+    def __init__(
+        self, settings: DataverseSettings, http: HttpSettings,
+        user_token: Callable[[str, str], str],
+    ) -> None:
+        self._settings = settings
+        self._http = http
+        self._user_token = user_token  # (assertion, scope) -> a Dataverse token for that user
+
+    def addresses(
+        self, assertion: str, entity: str, ids: Sequence[str]
+    ) -> list[RecordAddress]:
+        """Each record's address, read as the user whose token ``assertion`` is."""
+        entity_set = ENTITY_SETS[entity]
+        client = DataverseClient(self._settings, self._http,
+                                 lambda: self._user_token(assertion, self._settings.scope))
+        found: list[RecordAddress] = []
+        for start in range(0, len(ids), CHUNK):
+            chunk = ids[start:start + CHUNK]
+            answers = client.rows_by_id(entity_set, chunk, select=(EMAIL_COLUMN,))
+            for record_id, (status, row) in zip(chunk, answers, strict=True):
+                if row is not None:
+                    email = row.get(EMAIL_COLUMN)
+                    found.append(RecordAddress(record_id, email if isinstance(email, str)
+                                               else None))
+                else:
+                    found.append(RecordAddress(
+                        record_id, refusal=NOT_ALLOWED if status == 403 else NOT_FOUND))
+        return found
