@@ -80,6 +80,10 @@ class EmulatorAdmin:
         result: dict[str, Any] = self._call("POST", "config", body=payload)
         return result
 
+    def post(self, path: str, body: object) -> Any:
+        """Any other admin call (``POST /_emulator/<path>``), e.g. a feature's config."""
+        return self._call("POST", path, body=body)
+
     def stats(self) -> dict[str, Any]:
         result: dict[str, Any] = self._call("GET", "stats")
         return result
