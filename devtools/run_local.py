@@ -22,6 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
+from devtools.enrol_demo import enrol_demo, format_demo
 from devtools.local_stack import ROOT, TIMER, LocalStack, StackError
 from devtools.run_report import build_report, format_report
 from shared.domain.model import SyncType
@@ -93,9 +94,12 @@ def _once(stack: LocalStack, run_dir: Path, timeout_s: float) -> int:
     report = build_report(stack, completion)
     if completion is None:
         report["ok"] = False
+    report["ribbon_api"] = enrol_demo(stack)
+    report["ok"] = report["ok"] and report["ribbon_api"]["ok"]
     (run_dir / "report.json").write_text(json.dumps(report, indent=2))
     print()
     print(format_report(report))
+    print(format_demo(report["ribbon_api"]))
     return 0 if report["ok"] else 1
 
 
