@@ -103,6 +103,8 @@ class DevHost:
                 keys={name: settings.values.get(name, "")
                       for name in (FUNCTION_KEY_SETTING, MASTER_KEY_SETTING)},
                 port=self._http_port(), trigger_timer=self._trigger_from_admin,
+                # The CRM origin the ribbon's pages call from, as the Functions host reads it.
+                cors_origins=str(settings.host.get("CORS") or ""),
             )
         self._stop = threading.Event()
         self._timer_thread: threading.Thread | None = None

@@ -1,4 +1,11 @@
-"""Serves the app's HTTP functions on loopback, with routes, methods and key checks of the host."""
+"""Serves the app's HTTP functions on loopback, with routes, methods and key checks of the host.
+
+CORS as the Functions host's (``Host.CORS`` of ``local.settings.json``, the Function App's CORS
+setting in Azure): a request whose ``Origin`` is allowed gets ``Access-Control-Allow-Origin``
+naming it, and a preflight (``OPTIONS`` with ``Access-Control-Request-Method``) of a route path is
+answered by the host itself, before any key check; ``*`` allows every origin. Other origins get
+no CORS headers, so the browser refuses to hand the answer to the page.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +30,7 @@ logger = logging.getLogger("devhost")
 FUNCTION_KEY_SETTING = "DEVHOST_FUNCTION_KEY"
 MASTER_KEY_SETTING = "DEVHOST_MASTER_KEY"
 HTTP_TIMEOUT_S = 230.0  # the front end of Azure gives up on a request after 230 s
+CORS_MAX_AGE_S = 600
 _PARAMETER = re.compile(r"\{(\*?)([A-Za-z_][A-Za-z0-9_]*)(?::([a-z]+)(?:\([^)]*\))?)?(\?)?\}")
 _CONSTRAINTS = {
     "int": r"-?\d+", "long": r"-?\d+", "double": r"-?\d+(?:\.\d+)?", "float": r"-?\d+(?:\.\d+)?",
@@ -80,7 +88,12 @@ class HttpFrontend:
         host: str = "127.0.0.1",
         port: int = 0,
         trigger_timer: Callable[[str], bool] | None = None,
+        cors_origins: str | Sequence[str] | None = None,
     ) -> None:
+        """``cors_origins``: origins allowed to call the routes from a browser, a sequence or
+        ``Host.CORS``'s comma-separated text (``*``: any)."""
+        self._cors_origins: set[str] = set()
+        self.allow_origins(cors_origins)
         self._routes = sorted((compile_route(f, route_prefix) for f in functions),
                               key=lambda route: route.specificity)
         levels = {f.auth_level for f in functions}
@@ -96,6 +109,13 @@ class HttpFrontend:
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
+
+    def allow_origins(self, origins: str | Sequence[str] | None) -> None:
+        """Allow browser calls from more origins (``scheme://host[:port]``, or ``*``)."""
+        if origins is None:
+            return
+        listed = origins.split(",") if isinstance(origins, str) else list(origins)
+        self._cors_origins.update(_origin(o) for o in listed if o.strip())
 
     @property
     def port(self) -> int:
@@ -128,7 +148,15 @@ class HttpFrontend:
         """One request, transport-free: returns status, headers and body."""
         started = time.monotonic()
         self._counters.add(http_requests=1)
-        status, out_headers, out_body = self._dispatch(method.upper(), target, headers, body)
+        origin = next((v for k, v in headers.items() if k.lower() == "origin"), None)
+        preflight = self._preflight(method.upper(), target, headers, origin)
+        if preflight is not None:
+            status, out_headers, out_body = preflight
+        else:
+            status, out_headers, out_body = self._dispatch(method.upper(), target, headers, body)
+            if self._origin_allowed(origin):
+                out_headers = {**out_headers, "Access-Control-Allow-Origin": str(origin),
+                               "Vary": "Origin"}
         logger.info("HTTP %s %s -> %d in %.0f ms", method, urlsplit(target).path, status,
                     (time.monotonic() - started) * 1000)
         return status, out_headers, out_body
@@ -171,6 +199,36 @@ class HttpFrontend:
             return _response(outcome.result)
         return 404, {}, b""
 
+    def _origin_allowed(self, origin: str | None) -> bool:
+        if not origin or not self._cors_origins:
+            return False
+        return "*" in self._cors_origins or _origin(origin) in self._cors_origins
+
+    def _preflight(
+        self, method: str, target: str, headers: dict[str, str], origin: str | None
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        """The host's answer to a CORS preflight of a route path; None when it is none."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        wanted = lowered.get("access-control-request-method", "").strip().upper()
+        if method != "OPTIONS" or not wanted or not origin:
+            return None
+        path = urlsplit(target).path
+        routes = [r for r in self._routes if r.pattern.fullmatch(path)]
+        if not routes:
+            return None
+        methods = set()
+        for route in routes:
+            methods |= set(route.function.methods or {wanted})
+        if not self._origin_allowed(origin) or wanted not in methods:
+            return 204, {"Vary": "Origin"}, b""  # no CORS headers: the browser refuses
+        allow_headers = lowered.get("access-control-request-headers", "").strip()
+        out = {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+               "Access-Control-Allow-Methods": ", ".join(sorted(methods)),
+               "Access-Control-Max-Age": str(CORS_MAX_AGE_S)}
+        if allow_headers:
+            out["Access-Control-Allow-Headers"] = allow_headers
+        return 204, out, b""
+
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         frontend = self
 
@@ -197,6 +255,11 @@ class HttpFrontend:
                 pass  # the front end logs each request itself
 
         return Handler
+
+
+def _origin(value: str) -> str:
+    """An origin as compared: trimmed, without a trailing slash, scheme and host lower-cased."""
+    return value.strip().rstrip("/").lower()
 
 
 def _key_matches(presented: str, keys: Sequence[str]) -> bool:

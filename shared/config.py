@@ -28,7 +28,8 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "CONNECTOR_API_AUDIENCE": (
         False,
-        "Audience of tokens the (planned) ribbon API will accept (App ID URI)",
+        "Audience of the user tokens the ribbon API accepts: the connector API's App ID URI (the"
+        " client id is accepted too)",
     ),
     "CONNECTOR_API_SCOPE": (
         False,
