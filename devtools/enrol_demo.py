@@ -38,17 +38,23 @@ def _call(function: Any, bearer: str, body: Any = None) -> tuple[int, Any]:
     return response.status_code, json.loads(response.get_body() or b"null")
 
 
-def enrol_demo(stack: LocalStack) -> dict[str, Any]:
-    bearer = user_token(stack)
-    status, listing = _call(ribbon_api.list_programs, bearer)  # mirrors the programs
+def enable_active_programs(stack: LocalStack, bearer: str) -> tuple[int, Any]:
+    """Have the app mirror the programs (a listing does), then enable the active ones as an
+    administrator would; returns the listing's status and answer."""
+    status, listing = _call(ribbon_api.list_programs, bearer)
     if status != 200:
-        return {"ok": False, "error": f"listing programs answered {status}: {listing}"}
+        return status, listing
     rows = stack.dataverse.rows("ec_programs")
     stack.dataverse.update_rows(
         "ec_programs", {r["ec_programid"]: {"ec_enabled": True} for r in rows
                         if r.get("ec_status") == "Active" and r.get("statecode") == 0},
         primary_key="ec_programid")
-    status, listing = _call(ribbon_api.list_programs, bearer)
+    return _call(ribbon_api.list_programs, bearer)
+
+
+def enrol_demo(stack: LocalStack) -> dict[str, Any]:
+    bearer = user_token(stack)
+    status, listing = enable_active_programs(stack, bearer)
     selectable = [p for p in listing.get("programs", []) if p["selectable"]]
     if status != 200 or not selectable:
         return {"ok": False, "error": f"no program to enrol in ({status}): {listing}"}

@@ -22,7 +22,8 @@ import sys
 import threading
 from pathlib import Path
 
-from devtools.enrol_demo import enrol_demo, format_demo
+from devtools.crm_page.server import CrmPage, PageRecord
+from devtools.enrol_demo import enable_active_programs, enrol_demo, format_demo, user_token
 from devtools.local_stack import ROOT, TIMER, LocalStack, StackError
 from devtools.run_report import build_report, format_report
 from shared.domain.model import SyncType
@@ -64,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+CRM_PAGE_PORT = 7310  # allowed by local.settings.sample.json's Host.CORS
+
+
 def _run(args: argparse.Namespace, run_dir: Path) -> int:
     with LocalStack(
         contacts=args.contacts, email_accounts=args.accounts, settings_file=ROOT / args.settings,
@@ -74,13 +78,39 @@ def _run(args: argparse.Namespace, run_dir: Path) -> int:
             return _once(stack, run_dir, args.timeout)
         logger.info("triggering %s now (then on its schedule)", TIMER)
         stack.trigger_timer()
+        page = _crm_page(stack)
         stop = threading.Event()
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         logger.info("running until Ctrl-C")
         stop.wait()
         logger.info("stopping")
+        if page is not None:
+            page.__exit__(None, None, None)
     return 0
+
+
+def _crm_page(stack: LocalStack) -> CrmPage | None:
+    """The stand-in for a CRM form and grid with the Automation Programs button, on the origin
+    that local.settings.sample.json's Host.CORS allows; its URLs are printed."""
+    if stack.host.http is None:
+        return None
+    enable_active_programs(stack, user_token(stack))
+    records = [PageRecord("contact", str(row["contactid"]),
+                          f"{row.get('firstname') or ''} {row.get('lastname') or ''}".strip(),
+                          row.get("emailaddress1"))
+               for row in stack.dataverse.rows("contacts")[:5]]
+    records += [PageRecord("lead", str(row["leadid"]), str(row.get("subject") or "Lead"),
+                           row.get("emailaddress1"))
+                for row in stack.dataverse.rows("leads")[:5]]
+    page = CrmPage(api_base_url=f"{stack.host.http.base_url}/api",
+                   entra_url=stack.cluster.entra_server.base_url,
+                   ca_bundle=stack.cluster.ca_bundle, records=records, port=CRM_PAGE_PORT)
+    page.__enter__()
+    print(f"Automation Programs on a stand-in CRM contact form: "
+          f"{page.url('contact', record_id=records[0].id)}", flush=True)
+    print(f"... and on a lead grid: {page.url('lead', grid=True)}", flush=True)
+    return page
 
 
 def _once(stack: LocalStack, run_dir: Path, timeout_s: float) -> int:
