@@ -3,6 +3,9 @@ token checked in code, programs from the mirror, records read as the user, enrol
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import uuid
 from collections.abc import Iterator
@@ -212,3 +215,75 @@ def test_a_body_that_is_not_json_and_unknown_parameters_get_400(
     assert status == 400 and "emailAccount" in answer["error"]
     status, answer = call(ribbon_api.list_programs, bearer=token(stack), params={"q": "1"})
     assert status == 400 and "unknown parameters" in answer["error"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _forged(stack: LocalStack, how: str) -> str:
+    """A token for the connector API that Entra never issued as it stands."""
+    good = token(stack)
+    header_b64, payload_b64, signature = good.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=="))
+    if how == "bad signature":
+        return f"{header_b64}.{payload_b64}.{signature[:-4]}AAAA"
+    if how == "unknown kid":
+        header["kid"] = "not-a-published-key"
+        return f"{_b64(json.dumps(header).encode())}.{payload_b64}.{signature}"
+    if how == "alg none":
+        header = {"alg": "none", "typ": "JWT"}
+        return f"{_b64(json.dumps(header).encode())}.{payload_b64}."
+    # HS256 signed with the tenant's public key, the classic key-confusion forgery.
+    keys = requests.get(
+        f"{stack.cluster.entra_server.base_url}/3f9a2c4e-7b1d-4e8a-9c5f-2d6b8e1a4c70/discovery/"
+        "v2.0/keys", verify=stack.cluster.ca_bundle, timeout=10).json()["keys"]
+    public = json.dumps(keys[0]).encode()
+    header = {"alg": "HS256", "typ": "JWT", "kid": header["kid"]}
+    signing_input = f"{_b64(json.dumps(header).encode())}.{payload_b64}"
+    mac = hmac.new(public, signing_input.encode(), hashlib.sha256).digest()
+    return f"{signing_input}.{_b64(mac)}"
+
+
+@pytest.mark.parametrize("claims", [
+    {"claims": {"nbf": 4_000_000_000, "exp": 4_000_003_600}},  # not yet valid
+    {"claims": {"iss": "https://login.microsoftonline.com/somewhere-else/v2.0"}},
+    {"claims": {"tid": "00000000-0000-0000-0000-00000000beef"}},  # another tenant
+])
+def test_tokens_with_wrong_claims_get_401_and_nothing_is_read(
+    world: tuple[LocalStack, dict[str, str]], claims: dict[str, Any]
+) -> None:
+    stack, _ = world
+    bad = token(stack, **claims)
+    before = requests_served(stack)
+    status, _ = call(ribbon_api.list_programs, bearer=bad)
+    assert status == 401 and requests_served(stack) == before
+
+
+@pytest.mark.parametrize("how", ["bad signature", "unknown kid", "alg none", "HS256"])
+def test_forged_tokens_get_401_and_nothing_is_read(
+    world: tuple[LocalStack, dict[str, str]], how: str
+) -> None:
+    stack, ids = world
+    bad = _forged(stack, how)
+    before = requests_served(stack)
+    status, _ = call(ribbon_api.enrol_records, method="POST", bearer=bad,
+                     body={"entity": "contact", "ids": [ids["ann"]], "programs": [11]})
+    assert status == 401 and requests_served(stack) == before
+
+
+def test_an_exhausted_enrolment_allowance_is_reported_per_record(
+    world: tuple[LocalStack, dict[str, str]]
+) -> None:
+    stack, ids = world
+    enable_all(stack)
+    used = stack.dotdigital.state(accountId="2001")["accounts"][0]["enrolmentsInLastHour"]
+    stack.dotdigital.post("programs/config", {"enrolments_per_hour": used})
+    try:
+        status, answer = call(ribbon_api.enrol_records, method="POST", bearer=token(stack),
+                              body={"entity": "lead", "ids": [ids["lead1"]], "programs": [11]})
+    finally:
+        stack.dotdigital.post("programs/config", {"enrolments_per_hour": 20})
+    assert status == 200
+    assert [(r["outcome"], "ALLOWANCE" in r["detail"]) for r in answer["results"]] == [
+        ("allowance exhausted", True)]
