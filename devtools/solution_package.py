@@ -82,10 +82,23 @@ class Package:
     web_resources: tuple[WebResource, ...]
 
 
+# Web resources that come from a package rather than from the sources: MSAL.js, which the dialog
+# loads beside itself to get the CRM user's token in Dynamics (npm, pinned in package.json).
+VENDORED = {
+    "ec_/programs/msal-browser.min.js":
+        ROOT / "node_modules" / "@azure" / "msal-browser" / "lib" / "msal-browser.min.js",
+}
+
+
 def find_web_resources(source: Path, prefix: str) -> tuple[WebResource, ...]:
-    """Every file under ``source/WebResources`` (hidden files skipped), in name order."""
+    """Every file under ``source/WebResources`` (hidden files skipped) and the vendored ones,
+    in name order."""
     folder = source / "WebResources"
     found: list[WebResource] = []
+    for name, path in VENDORED.items():
+        if not path.is_file():
+            raise ValueError(f"{name}: {path.relative_to(ROOT)} is missing (run npm ci)")
+        found.append(WebResource(name=name, path=path, type=WEB_RESOURCE_TYPES[".js"]))
     for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
         relative = path.relative_to(folder)
         if not path.is_file() or any(part.startswith(".") for part in relative.parts):

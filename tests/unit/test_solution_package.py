@@ -18,6 +18,7 @@ import pytest
 from devtools.solution_package import (
     LIBRARY_PREFIX,
     SOURCE,
+    VENDORED,
     WEB_RESOURCE_TYPES,
     build,
     find_web_resources,
@@ -126,13 +127,18 @@ def test_every_web_resource_file_is_declared_and_a_root_component(
     files = {path.relative_to(folder).as_posix() for path in folder.rglob("*")
              if path.is_file() and not path.name.startswith(".")}
     assert "ec_/programs/command.js" in files
+    # MSAL.js is shipped from its npm package, beside the dialog that loads it.
+    assert set(VENDORED) == {"ec_/programs/msal-browser.min.js"}
+    for name, path in VENDORED.items():
+        assert entries[f"WebResources/{name}"] == path.read_bytes()
+    files |= set(VENDORED)
     assert set(declared_web_resources(customizations)) == files
     assert {name.removeprefix("WebResources/") for name in entries
             if name.startswith("WebResources/")} == files
     components = {component.get("schemaName") for component in solution.iter("RootComponent")
                   if component.get("type") == "61"}
     assert components == files
-    for name in files:
+    for name in files - set(VENDORED):
         assert entries[f"WebResources/{name}"] == (folder / name).read_bytes()
 
 
@@ -156,7 +162,7 @@ def test_web_resources_the_scripts_and_pages_open_are_declared(
     platform's."""
     declared = set(declared_web_resources(customizations))
     wanted: set[str] = set()
-    for name in declared:
+    for name in declared - set(VENDORED):
         text = (SOURCE / "WebResources" / name).read_text(encoding="utf-8", errors="replace")
         if name.endswith(".js"):
             wanted |= set(re.findall(rf"[\"']({PREFIX}_/[A-Za-z0-9_./]+)[\"']", text))
