@@ -19,18 +19,16 @@ import json
 import statistics
 import sys
 import time
-import uuid
 from typing import Any
 
 import azure.functions as func
-import requests
 
+from devtools.enrol_demo import enable_active_programs, user_token
 from devtools.local_stack import LocalStack
 from shared.entrypoints import ribbon_api
 from tests.e2e.conftest import stack_for
 from tests.e2e.org import Org
 
-ADA = "9a0c6a51-2f3e-4b7d-8c1e-5d4f3a2b1c01"
 PROGRAM = 21
 
 
@@ -44,14 +42,6 @@ def build(contacts: int) -> tuple[dict[str, Any], list[str]]:
             org.dotdigital[0]["contacts"].append({"email": email, "optInType": "Single"})
         ids.append(org.add_crm("contacts", email))
     return org.dataset(), ids
-
-
-def token(stack: LocalStack) -> str:
-    response = requests.post(f"{stack.cluster.entra_server.base_url}/_emulator/token",
-                             json={"audience": "api://connector", "user": ADA},
-                             verify=stack.cluster.ca_bundle, timeout=10)
-    response.raise_for_status()
-    return str(response.json()["access_token"])
 
 
 def served(stack: LocalStack) -> dict[str, int]:
@@ -86,11 +76,8 @@ def main(argv: list[str] | None = None) -> int:
         stack.dotdigital.post("programs/config", {
             "enrolment_processing_seconds": args.processing_seconds,
             "enrolments_per_hour": 10_000})
-        bearer = token(stack)
-        call(bearer, [str(uuid.uuid4())])  # mirrors the programs (they arrive disabled)
-        rows = stack.dataverse.rows("ec_programs")
-        stack.dataverse.update_rows("ec_programs", {r["ec_programid"]: {"ec_enabled": True}
-                                                    for r in rows}, primary_key="ec_programid")
+        bearer = user_token(stack)
+        enable_active_programs(stack, bearer)  # mirrored, then enabled as an admin would
         fresh = iter(ids)
         for size in sizes:
             seconds, per_record = [], {"dataverse": 0.0, "dotdigital": 0.0}
