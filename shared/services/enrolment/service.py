@@ -135,8 +135,10 @@ class EnrolmentService:
         known: dict[str, tuple[int, bool]] = {}  # by match key: one lookup per address
         for record in self.records.addresses(assertion, request.entity, request.ids):
             if record.refusal is not None:
+                detail = ("you may not read this record in CRM" if record.refusal == NOT_ALLOWED
+                          else "no such record in CRM")
                 for program_id in programs:
-                    report(record.record_id, program_id, record.refusal)
+                    report(record.record_id, program_id, record.refusal, detail)
                 continue
             key = match_key(record.email)
             if record.email is None or not isinstance(key, str):
