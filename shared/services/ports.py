@@ -19,6 +19,7 @@ from shared.domain.commands import (
     SuppressionEvent,
     UnreadableBatch,
 )
+from shared.domain.engagement import EngagementEvent, EventKind, TimelinePage, WriteResult
 from shared.domain.enrolment import PlatformContact, RecordAddress, Submitted
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.domain.optin import OptInUpdate, RecordValue
@@ -421,3 +422,33 @@ class RunJournal(Protocol):
 
     def purge(self, before: datetime) -> int:
         """Delete the summaries of runs started before ``before``; returns how many."""
+
+
+# --- Engagement events ----------------------------------------------------------------------------
+class EventStore(Protocol):
+    """Engagement events per person (``shared.domain.engagement``), read as a timeline.
+
+    Every method raises ``ValueError`` for malformed arguments (nothing is written) and the
+    ``IntegrationError`` classes (system ``tables``) when the store cannot be reached; a write
+    that keeps losing races ends in ``PreconditionFailed`` (redeliver: it is idempotent).
+    """
+
+    def write(self, events: Iterable[EngagementEvent]) -> WriteResult:
+        """Store the events not stored yet, each exactly once, and count them in their person's
+        summary in the same transaction: a replayed, duplicated or reordered batch changes
+        nothing twice and loses no count."""
+
+    def timeline(
+        self,
+        person_key: str,
+        *,
+        kinds: Collection[EventKind] | None = None,
+        limit: int = 50,
+        continuation: str | None = None,
+    ) -> TimelinePage:
+        """One page of the person's events, newest first, in one query; ``kinds`` None means
+        all. The summary comes with the first page (``continuation`` None) only."""
+
+    def purge(self, before: datetime) -> int:
+        """Delete events earlier than ``before``; summaries then count what is kept. Returns how
+        many events were deleted."""
