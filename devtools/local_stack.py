@@ -53,6 +53,7 @@ from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import load_settings
 from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import is_due
+from shared.services.engagement.reader import engagement_sync_key
 from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
 from shared.services.suppression.reader import suppression_sync_key
@@ -187,13 +188,15 @@ class LocalStack:
         bootstrap.reset()
         self.optin_queue = values.get("OPTIN_QUEUE_NAME") or "optin-batches"
         self.suppression_queue = values.get("SUPPRESSION_QUEUE_NAME") or "suppression-batches"
+        self.engagement_queue = values.get("ENGAGEMENT_QUEUE_NAME") or "engagement-batches"
         queue_options = {
             queue: QueueOptions(
                 max_delivery_count=int(values.get(setting) or 10),
                 lock_duration_s=self._lock_duration_s,
             )
             for queue, setting in ((self.optin_queue, "OPTIN_MAX_DELIVERY_COUNT"),
-                                   (self.suppression_queue, "SUPPRESSION_MAX_DELIVERY_COUNT"))
+                                   (self.suppression_queue, "SUPPRESSION_MAX_DELIVERY_COUNT"),
+                                   (self.engagement_queue, "ENGAGEMENT_MAX_DELIVERY_COUNT"))
         }
         self.host = DevHost(
             load_function_app("function_app", app_dir=ROOT),
@@ -274,7 +277,8 @@ class LocalStack:
         now = _utcnow()
         dry_run = self.values.get("SYNC_DRY_RUN", "false").strip().lower() in ("true", "1", "yes")
         keys = {SyncType.CONTACT_OPT_IN: optin_sync_key,
-                SyncType.SUPPRESSION_LISTS: suppression_sync_key}
+                SyncType.SUPPRESSION_LISTS: suppression_sync_key,
+                SyncType.ENGAGEMENT: engagement_sync_key}
         found = []
         for schedule in self.schedules():
             if schedule.sync_type not in keys:
@@ -344,13 +348,17 @@ class LocalStack:
     def dead_letters(self) -> list[StoredMessage]:
         """Both queues' dead letters, each with its reason: the broker's (every delivery used
         up), then those the app parked at once (failures no redelivery could heal)."""
-        return [*self.host.dead_letters(self.optin_queue),
-                *self.host.dead_letters(self.suppression_queue), *self.parked_dead_letters()]
+        return [*(letter for queue in self.queues for letter in self.host.dead_letters(queue)),
+                *self.parked_dead_letters()]
 
     def parked_dead_letters(self) -> list[StoredMessage]:
         """What the app moved to the queues' ``-deadletter`` queues, with its reasons."""
-        return [*parked_dead_letters(self.host.store, self.optin_queue),
-                *parked_dead_letters(self.host.store, self.suppression_queue)]
+        return [letter for queue in self.queues
+                for letter in parked_dead_letters(self.host.store, queue)]
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        return (self.optin_queue, self.suppression_queue, self.engagement_queue)
 
     def seconds(self) -> float:
         return time.monotonic() - self.started_at

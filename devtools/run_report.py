@@ -87,7 +87,7 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
     counters = stack.counters()
     # Where each one waits, in Service Bus's terms: the queue's own dead-letter sub-queue
     # (the broker's), or the queue the app parks messages in.
-    queues = {stack.optin_queue, getattr(stack, "suppression_queue", stack.optin_queue)}
+    queues = set(getattr(stack, "queues", (stack.optin_queue,)))
     dead_letters = [
         {"message_id": m.message_id, "session_id": m.session_id,
          "queue": f"{m.queue}/$deadletterqueue" if m.queue in queues else m.queue,

@@ -22,15 +22,19 @@ from shared.adapters.dataverse.records import DataverseCrmRecords
 from shared.adapters.dataverse.records_as_user import DataverseRecordsAsUser
 from shared.adapters.dataverse.settings_tables import DataverseCrmSettings
 from shared.adapters.dataverse.suppressions import DataverseCrmSuppressions
+from shared.adapters.dotdigital.engagement import DotdigitalEngagement
 from shared.adapters.dotdigital.enrolments import DotdigitalEnrolments
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.identity.entra import EntraTokenProvider
 from shared.adapters.identity.user_tokens import UserTokenValidator
 from shared.adapters.servicebus.message_codec import JsonMessageCodec
 from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
+from shared.adapters.storage.event_store import TableEventStore
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import Settings, load_settings
+from shared.services.engagement.applier import EngagementApplier
+from shared.services.engagement.reader import EngagementReader
 from shared.services.enrolment.service import EnrolmentService
 from shared.services.optin.applier import Applier
 from shared.services.optin.reader import OptInReader
@@ -42,6 +46,8 @@ from shared.services.ports import (
     CrmSettings,
     CrmSuppressions,
     EmailPlatform,
+    EngagementSource,
+    EventStore,
     MessageCodec,
     ProgramEnrolments,
     RunJournal,
@@ -69,6 +75,8 @@ class Services:
     user_tokens: UserTokenValidator
     records_as_user: CrmRecordsAsUser
     enrolments: ProgramEnrolments
+    engagement_source: EngagementSource
+    event_store: EventStore
 
     def optin_reader(self) -> OptInReader:
         """The timer side of the opt-in sync, for one invocation."""
@@ -87,9 +95,26 @@ class Services:
             queue=self.settings.queues.suppression_queue, settings=self.settings.sync,
         )
 
+    def engagement_reader(self) -> EngagementReader:
+        """The timer side of the Engagement sync, for one invocation."""
+        return EngagementReader(
+            platform=self.email_platform, source=self.engagement_source, state=self.sync_state,
+            publisher=self.publisher, schedules=ScheduleKeeper(self.crm_settings),
+            queue=self.settings.queues.engagement_queue, settings=self.settings.sync,
+        )
+
+    def engagement_applier(self) -> EngagementApplier:
+        """The queue side of the Engagement sync."""
+        return EngagementApplier(
+            store=self.event_store, schedules=ScheduleKeeper(self.crm_settings),
+            state=self.sync_state, publisher=self.publisher, codec=self.codec,
+            queue=self.settings.queues.engagement_queue,
+            max_delivery_count=self.settings.sync.engagement_max_delivery_count,
+        )
+
     def readers(self) -> list[SyncReader]:
         """Every sync's timer side, in the order a cycle runs them."""
-        return [self.optin_reader(), self.suppression_reader()]
+        return [self.optin_reader(), self.suppression_reader(), self.engagement_reader()]
 
     def suppression_applier(self) -> SuppressionApplier:
         """The queue side of the SuppressionLists sync."""
@@ -153,6 +178,8 @@ def build_services(
         records_as_user=DataverseRecordsAsUser(settings.dataverse, settings.http,
                                                tokens.user_token),
         enrolments=DotdigitalEnrolments(platform),
+        engagement_source=DotdigitalEngagement(platform),
+        event_store=TableEventStore(tables),
     )
 
 

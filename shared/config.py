@@ -62,6 +62,15 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         "publishing needs ServiceBusConnection until identity support lands)",
     ),
     "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
+    "ENGAGEMENT_QUEUE_NAME": (
+        False, "Queue of engagement batches (default engagement-batches)",
+    ),
+    "ENGAGEMENT_MAX_DELIVERY_COUNT": (
+        False, "The engagement queue's max delivery count, as deployed (10)",
+    ),
+    "ENGAGEMENT_RETENTION_DAYS": (
+        False, "Days engagement events are kept in the event store for the timeline (730)",
+    ),
     "SUPPRESSION_QUEUE_NAME": (
         False, "Queue of suppression batches (default suppression-batches)",
     ),
@@ -169,6 +178,7 @@ class QueueSettings:
     namespace: str | None = None
     optin_queue: str = "optin-batches"
     suppression_queue: str = "suppression-batches"
+    engagement_queue: str = "engagement-batches"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +194,8 @@ class SyncSettings:
     suppression_shards: int = 10
     suppression_max_delivery_count: int = 10
     resubscribe_resend_hours: float = 24.0
+    engagement_max_delivery_count: int = 10
+    engagement_retention_days: float = 730.0
     retention_days: float = 30.0
 
 
@@ -260,6 +272,11 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
             _number(environ, "SUPPRESSION_MAX_DELIVERY_COUNT", 10, minimum=1)
         ),
         resubscribe_resend_hours=_number(environ, "RESUBSCRIBE_RESEND_HOURS", 24.0, minimum=0),
+        engagement_max_delivery_count=int(
+            _number(environ, "ENGAGEMENT_MAX_DELIVERY_COUNT", 10, minimum=1)
+        ),
+        engagement_retention_days=_number(environ, "ENGAGEMENT_RETENTION_DAYS", 730.0,
+                                          minimum=1),
         retention_days=_number(environ, "STATE_RETENTION_DAYS", 30.0, minimum=1),
     )
 
@@ -301,6 +318,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
             optin_queue=_optional(environ, "OPTIN_QUEUE_NAME") or "optin-batches",
             suppression_queue=(
                 _optional(environ, "SUPPRESSION_QUEUE_NAME") or "suppression-batches"
+            ),
+            engagement_queue=(
+                _optional(environ, "ENGAGEMENT_QUEUE_NAME") or "engagement-batches"
             ),
         ),
         sync=load_sync_settings(environ),

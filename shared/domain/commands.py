@@ -11,6 +11,8 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
+from shared.domain.engagement import EngagementEvent
+
 # Batch numbers are written with seven digits in the state store's row keys; ids are parts of
 # its keys, which allow letters, digits and a few separators only.
 MAX_BATCH_NUMBER = 9_999_999
@@ -100,4 +102,12 @@ class ApplySuppressionBatch:
     dnbe_accounts: tuple[str, ...] = ()
 
 
-QueueCommand = ApplyOptInBatch | ApplySuppressionBatch
+@dataclass(frozen=True, slots=True)
+class ApplyEngagementBatch:
+    """Store one batch of an Engagement run's events in the event store."""
+
+    ref: BatchRef
+    items: tuple[EngagementEvent, ...]
+
+
+QueueCommand = ApplyOptInBatch | ApplySuppressionBatch | ApplyEngagementBatch

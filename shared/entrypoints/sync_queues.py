@@ -14,6 +14,7 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
+from shared.services.engagement.applier import apply_engagement_delivery
 from shared.services.optin.applier import apply_optin_delivery
 from shared.services.ports import ReceivedMessage
 from shared.services.suppression.applier import apply_suppression_delivery
@@ -54,6 +55,18 @@ def apply_optin(message: func.ServiceBusMessage) -> None:
 def apply_suppression(message: func.ServiceBusMessage) -> None:
     applier = bootstrap.services().suppression_applier()
     _log("suppression", message, apply_suppression_delivery(received(message), applier))
+
+
+@bp.function_name("ApplyEngagementBatch")
+@bp.service_bus_queue_trigger(
+    arg_name="message",
+    queue_name="%ENGAGEMENT_QUEUE_NAME%",
+    connection="ServiceBusConnection",
+    is_sessions_enabled=True,
+)
+def apply_engagement(message: func.ServiceBusMessage) -> None:
+    applier = bootstrap.services().engagement_applier()
+    _log("engagement", message, apply_engagement_delivery(received(message), applier))
 
 
 def _log(label: str, message: func.ServiceBusMessage, result: ApplyResult) -> None:

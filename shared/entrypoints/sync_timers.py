@@ -42,4 +42,6 @@ def purge_old_state_timer(timer: func.TimerRequest) -> None:
     purge_old_state(
         services.sync_state, services.run_journal, now=dt.datetime.now(dt.UTC),
         retention_days=services.settings.sync.retention_days,
+        events=services.event_store,
+        events_retention_days=services.settings.sync.engagement_retention_days,
     )

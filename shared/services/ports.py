@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import ClassVar, Generic, Protocol, TypeVar
 
 from shared.domain.commands import (
+    ApplyEngagementBatch,
     ApplyOptInBatch,
     ApplySuppressionBatch,
     OptInChange,
@@ -26,7 +27,7 @@ from shared.domain.optin import OptInUpdate, RecordValue
 from shared.domain.programs import PlatformProgram, ProgramRow, ProgramsPlan
 from shared.domain.suppression import FlagRecord, Note, SuppressionPlan, SuppressionRow
 
-Item = TypeVar("Item", OptInChange, SuppressionEvent)
+Item = TypeVar("Item", OptInChange, SuppressionEvent, EngagementEvent)
 
 
 # --- Queues ---------------------------------------------------------------------------------------
@@ -71,6 +72,9 @@ class MessageCodec(Protocol):
     def decode_suppression(self, body: bytes | str) -> ApplySuppressionBatch:
         """The command in ``body``; raises ``MessageFormatError`` when it is not one."""
 
+    def decode_engagement(self, body: bytes | str) -> ApplyEngagementBatch:
+        """The command in ``body``; raises ``MessageFormatError`` when it is not one."""
+
     def unreadable(self, properties: Mapping[str, object] | None) -> UnreadableBatch | None:
         """Which opt-in batch an undecodable message was, as its properties say; None if they
         don't."""
@@ -79,6 +83,11 @@ class MessageCodec(Protocol):
         self, properties: Mapping[str, object] | None
     ) -> UnreadableBatch | None:
         """Which suppression batch an undecodable message was; None if they don't say."""
+
+    def unreadable_engagement(
+        self, properties: Mapping[str, object] | None
+    ) -> UnreadableBatch | None:
+        """Which engagement batch an undecodable message was; None if they don't say."""
 
 
 # --- CRM settings (Dataverse tables that administrators edit) -------------------------------------
@@ -425,6 +434,25 @@ class RunJournal(Protocol):
 
 
 # --- Engagement events ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class EngagementEventsPage:
+    """One page of an Engagement read; ``next_marker`` resumes after it (None: the last);
+    ``unmatched`` entries were left out (their address matches nobody)."""
+
+    events: list[EngagementEvent]
+    next_marker: str | None
+    unmatched: int = 0
+
+
+class EngagementSource(Protocol):
+    def events(
+        self, account: EmailAccount, since: datetime, until: datetime, *,
+        marker: str | None = None, page_size: int = 1000,
+    ) -> Iterator[EngagementEventsPage]:
+        """The account's sends, opens, clicks, page views and form responses in
+        ``[since, until]``, in pages, from ``marker`` on; resumable, memory flat."""
+
+
 class EventStore(Protocol):
     """Engagement events per person (``shared.domain.engagement``), read as a timeline.
 

@@ -26,7 +26,8 @@ def test_rows_are_created_named_for_active_accounts_and_implemented_syncs_only()
         assert stack.trigger_timer().succeeded
         rows = stack.dataverse.rows("ec_syncschedules")
         assert sorted((row["ec_name"], row["_ec_emailaccountid_value"]) for row in rows) == [
-            ("Brand 1 · ContactOptIn", org.ids[0]), ("Brand 1 · SuppressionLists", org.ids[0])]
+            ("Brand 1 · ContactOptIn", org.ids[0]), ("Brand 1 · Engagement", org.ids[0]),
+            ("Brand 1 · SuppressionLists", org.ids[0])]
         [*_, last] = stack.journal.runs("sync-cycle")
         assert [check["email_account"] for check in last["connectivity"]["accounts"]] == [
             "Brand 1"]

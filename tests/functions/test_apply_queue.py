@@ -23,6 +23,7 @@ from tests.fakes.crm import FakeCrmSettings
 from tests.fakes.crm_programs import InMemoryCrmPrograms
 from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
+from tests.fakes.event_store import InMemoryEventStore
 from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
 from tests.fakes.suppression_store import InMemoryCrmSuppressions
@@ -65,6 +66,7 @@ class Fixture:
             run_journal=NoJournal(), sync_state=self.state, publisher=self.publisher,
             codec=JsonMessageCodec(), crm_programs=InMemoryCrmPrograms(),
             user_tokens=NOT_USED, records_as_user=NOT_USED, enrolments=NOT_USED,
+        engagement_source=NOT_USED, event_store=InMemoryEventStore(),
         )
         key = optin_sync_key("acc-1", dry_run=False)
         self.state.start_run(key, RUN, since=NOW - dt.timedelta(hours=1), until=NOW)

@@ -23,6 +23,12 @@ EXPECTED = {
     # The ribbon API validates the user's token in code: anonymous at the host.
     "ListPrograms": ("httpTrigger", {"route": "programs", "methods": ["GET"]}, "ANONYMOUS"),
     "EnrolRecords": ("httpTrigger", {"route": "enrolments", "methods": ["POST"]}, "ANONYMOUS"),
+    "ApplyEngagementBatch": (
+        "serviceBusTrigger",
+        {"queueName": "%ENGAGEMENT_QUEUE_NAME%", "connection": "ServiceBusConnection",
+         "isSessionsEnabled": True},
+        None,
+    ),
     "ApplySuppressionBatch": (
         "serviceBusTrigger",
         {"queueName": "%SUPPRESSION_QUEUE_NAME%", "connection": "ServiceBusConnection",

@@ -22,6 +22,7 @@ from tests.fakes.crm import FakeCrmSettings, an_account
 from tests.fakes.crm_programs import InMemoryCrmPrograms
 from tests.fakes.crm_records import FakeCrmRecords
 from tests.fakes.email_platform import FakeEmailPlatform
+from tests.fakes.event_store import InMemoryEventStore
 from tests.fakes.publisher import FakeBatchPublisher
 from tests.fakes.state import InMemorySyncStateStore
 from tests.fakes.suppression_store import InMemoryCrmSuppressions
@@ -59,6 +60,7 @@ def fake_services(crm: FakeCrmSettings, platform: FakeEmailPlatform) -> bootstra
         publisher=FakeBatchPublisher(), codec=JsonMessageCodec(),
         crm_programs=InMemoryCrmPrograms(), user_tokens=NOT_USED, records_as_user=NOT_USED,
         enrolments=NOT_USED,
+        engagement_source=NOT_USED, event_store=InMemoryEventStore(),
     )
 
 
@@ -93,8 +95,9 @@ def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
     assert crm.schedule_of("acc-1", SyncType.CONTACT_OPT_IN).status is SyncStatus.IN_PROGRESS
     # The rows each account lacked; none for sync types this version does not run
     assert [(r.email_account_id, r.sync_type) for r in crm.created] == [
-        ("acc-1", SyncType.SUPPRESSION_LISTS), ("acc-2", SyncType.CONTACT_OPT_IN),
-        ("acc-2", SyncType.SUPPRESSION_LISTS)]
+        ("acc-1", SyncType.SUPPRESSION_LISTS), ("acc-1", SyncType.ENGAGEMENT),
+        ("acc-2", SyncType.CONTACT_OPT_IN), ("acc-2", SyncType.SUPPRESSION_LISTS),
+        ("acc-2", SyncType.ENGAGEMENT)]
     journal = services.run_journal
     # One summary per tick: the connectivity check is part of it.
     assert [kind for _, kind, _ in journal.records] == ["sync-cycle"]  # type: ignore[attr-defined]
@@ -108,6 +111,7 @@ def test_a_tick_runs_the_cycle_and_publishes_the_due_accounts_batches() -> None:
         ("acc-1", "started"), ("acc-2", "idle")]
     # New SuppressionLists rows are manual: nothing due yet.
     assert [a["action"] for a in cycle["suppression"]] == ["idle", "idle"]  # type: ignore[attr-defined]
+    assert [a["action"] for a in cycle["engagement"]] == ["idle", "idle"]  # type: ignore[attr-defined]
     assert "@" not in repr(journal.records)  # ids and counts only
 
 

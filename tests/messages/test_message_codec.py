@@ -112,7 +112,7 @@ def test_the_properties_name_the_batch_even_when_the_body_cannot_be_read() -> No
 
 
 @pytest.mark.parametrize("change", [
-    {"schema": "suppression-batch"}, {"schema": "engagement-batch"}, {"run_id": ""},
+    {"schema": "suppression-batch"}, {"schema": "timeline-batch"}, {"run_id": ""},
     {"account": 7}, {"batch": -1},
     {"batch": True}, {"batch": MAX_BATCH_NUMBER + 1}, {"items": -1}, {"items": "1"},
     {"dry_run": "false"}, {"dry_run": None},
@@ -175,7 +175,7 @@ def test_the_codec_port_reads_what_the_publishers_write() -> None:
     (b'{"schema": "optin-batch"}', "no integer 'version'"),
     (b'{"schema": "optin-batch", "version": "1"}', "no integer 'version'"),
     (b'{"schema": "optin-batch", "version": true}', "no integer 'version'"),
-    (b'{"schema": "engagement-batch", "version": 1}', "unknown message schema"),
+    (b'{"schema": "timeline-batch", "version": 1}', "unknown message schema"),
     (b'{"schema": "optin-batch", "version": 3}', r"unknown version 3 of optin-batch .*\[1, 2\]"),
     (b'{"schema": "optin-batch", "version": 0}', r"unknown version 0 of optin-batch"),
 ])

@@ -153,14 +153,14 @@ class TestSchedules:
         summary = world.cycle()
         # Only the sync types this version runs get rows.
         assert [row.sync_type for row in world.crm.created] == [
-            SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS]
+            SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS, SyncType.ENGAGEMENT]
         created = world.schedule()
         assert (created.interval_minutes, created.status, created.sync_now) == (
             0, SyncStatus.NONE, False)
         assert world.crm.names[created.row_id] == "Account acc-1 · ContactOptIn"
         assert summary.optin[0].action == "idle" and world.publisher.sends == 0
         world.cycle(run_id="run-2")
-        assert len(world.crm.created) == 2  # not created twice
+        assert len(world.crm.created) == 3  # not created twice
 
     def test_bad_rows_are_ignored_with_a_log_line(self, caplog: pytest.LogCaptureFixture) -> None:
         world = a_world(contacts=1, sync_now=True)

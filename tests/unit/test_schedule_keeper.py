@@ -35,12 +35,14 @@ class TestEnsure:
         self,
     ) -> None:
         crm = FakeCrmSettings([an_account("acc-1", name="Brand 1")])
-        optin, suppression = ScheduleKeeper(crm).ensure(crm.accounts, [])
+        optin, suppression, engagement = ScheduleKeeper(crm).ensure(crm.accounts, [])
         assert crm.names[optin.row_id] == "Brand 1 · ContactOptIn"
         assert crm.names[suppression.row_id] == "Brand 1 · SuppressionLists"
         assert (optin.email_account_id, optin.sync_type) == ("acc-1", SyncType.CONTACT_OPT_IN)
         assert suppression.sync_type == SyncType.SUPPRESSION_LISTS
-        for row in (optin, suppression):
+        assert engagement.sync_type == SyncType.ENGAGEMENT
+        assert crm.names[engagement.row_id] == "Brand 1 · Engagement"
+        for row in (optin, suppression, engagement):
             assert (row.interval_minutes, row.status, row.sync_now) == (
                 0, SyncStatus.NONE, False)
 
@@ -49,10 +51,11 @@ class TestEnsure:
     ) -> None:
         crm = FakeCrmSettings([an_account("acc-1"), an_account("acc-2")])
         rows = ScheduleKeeper(crm).ensure(crm.accounts, [])
-        assert IMPLEMENTED_SYNC_TYPES == (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS)
+        assert IMPLEMENTED_SYNC_TYPES == (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS,
+                                          SyncType.ENGAGEMENT)
         assert sorted((r.email_account_id, r.sync_type) for r in crm.created) == [
-            ("acc-1", SyncType.CONTACT_OPT_IN), ("acc-1", SyncType.SUPPRESSION_LISTS),
-            ("acc-2", SyncType.CONTACT_OPT_IN), ("acc-2", SyncType.SUPPRESSION_LISTS)]
+            (account, sync_type) for account in ("acc-1", "acc-2")
+            for sync_type in IMPLEMENTED_SYNC_TYPES]
         assert rows == crm.created
 
     def test_existing_rows_are_kept_and_nothing_is_created_when_every_account_has_one(
@@ -61,7 +64,6 @@ class TestEnsure:
         existing = [
             SyncSchedule("s-optin", "acc-1", SyncType.CONTACT_OPT_IN, interval_minutes=30),
             SyncSchedule("s-suppression", "acc-1", SyncType.SUPPRESSION_LISTS),
-            # A row of a sync type this version does not run yet: kept, never duplicated.
             SyncSchedule("s-engagement", "acc-1", SyncType.ENGAGEMENT),
         ]
         crm = FakeCrmSettings([an_account("acc-1")], existing)

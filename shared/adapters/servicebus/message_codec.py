@@ -14,6 +14,7 @@ Every message body is a UTF-8 JSON object that names its schema and version::
 | ``optin-batch`` | 1       | as 2, and each item also has ``modified`` (ignored: it was      |
 |                 |         | always the run's end); still decoded for messages in flight     |
 | ``suppression-batch`` | 1 | see ``suppression_schema.py``                                   |
+| ``engagement-batch`` | 1 | see ``engagement_schema.py``                                     |
 
 Rules:
 
@@ -39,6 +40,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from shared.adapters.servicebus.engagement_schema import (
+    ENGAGEMENT_SCHEMA,
+    ENGAGEMENT_VERSION,
+    decode_engagement,
+    engagement_item,
+)
 from shared.adapters.servicebus.json_fields import JsonFields
 from shared.adapters.servicebus.suppression_schema import (
     SUPPRESSION_SCHEMA,
@@ -48,6 +55,7 @@ from shared.adapters.servicebus.suppression_schema import (
     suppression_item,
 )
 from shared.domain.commands import (
+    ApplyEngagementBatch,
     ApplyOptInBatch,
     ApplySuppressionBatch,
     BatchRef,
@@ -56,10 +64,11 @@ from shared.domain.commands import (
     SuppressionEvent,
     UnreadableBatch,
 )
+from shared.domain.engagement import EngagementEvent
 from shared.errors import MessageFormatError
 from shared.services.ports import ReceivedMessage
 
-Item = TypeVar("Item", OptInChange, SuppressionEvent)
+Item = TypeVar("Item", OptInChange, SuppressionEvent, EngagementEvent)
 CONTENT_TYPE = "application/json"
 OPTIN_SCHEMA = "optin-batch"
 OPTIN_VERSION = 2
@@ -95,6 +104,9 @@ def encode(command: QueueCommand, *, session_id: str | None = None) -> OutboundM
     if isinstance(command, ApplySuppressionBatch):
         schema, version, fields = SUPPRESSION_SCHEMA, SUPPRESSION_VERSION, suppression_fields(
             command)
+    elif isinstance(command, ApplyEngagementBatch):
+        schema, version = ENGAGEMENT_SCHEMA, ENGAGEMENT_VERSION
+        fields = {"items": [engagement_item(event) for event in command.items]}
     else:
         schema, version = OPTIN_SCHEMA, OPTIN_VERSION
         fields = {"items": [_optin_item(change) for change in command.items]}
@@ -174,6 +186,7 @@ def fit_items(
     size = _ENVELOPE_BUDGET
     for change in changes:
         encoded = (suppression_item(change) if isinstance(change, SuppressionEvent)
+                   else engagement_item(change) if isinstance(change, EngagementEvent)
                    else _optin_item(change))
         item_size = len(json.dumps(encoded, ensure_ascii=False).encode()) + 1
         if _ENVELOPE_BUDGET + item_size > max_body_bytes:
@@ -238,6 +251,17 @@ class JsonMessageCodec:
     ) -> UnreadableBatch | None:
         return unreadable_batch(properties, SUPPRESSION_SCHEMA)
 
+    def decode_engagement(self, body: bytes | str) -> ApplyEngagementBatch:
+        command = decode(body)
+        if not isinstance(command, ApplyEngagementBatch):
+            raise MessageFormatError("not an engagement batch")
+        return command
+
+    def unreadable_engagement(
+        self, properties: Mapping[str, object] | None
+    ) -> UnreadableBatch | None:
+        return unreadable_batch(properties, ENGAGEMENT_SCHEMA)
+
 
 # --- optin-batch v1 and v2 ------------------------------------------------------------------------
 def _optin_item(change: OptInChange) -> dict[str, Any]:
@@ -276,4 +300,5 @@ _DECODERS: dict[tuple[str, int], Callable[[JsonFields], QueueCommand]] = {
     (OPTIN_SCHEMA, 1): _decode_optin_v1,
     (OPTIN_SCHEMA, 2): _decode_optin,
     (SUPPRESSION_SCHEMA, SUPPRESSION_VERSION): decode_suppression,
+    (ENGAGEMENT_SCHEMA, ENGAGEMENT_VERSION): decode_engagement,
 }

@@ -27,7 +27,8 @@ from shared.services.sync.schedules import ScheduleKeeper, usable_schedules
 logger = logging.getLogger(__name__)
 
 # The run journal's names of the syncs, by sync type.
-JOURNAL_NAMES = {SyncType.CONTACT_OPT_IN: "optin", SyncType.SUPPRESSION_LISTS: "suppression"}
+JOURNAL_NAMES = {SyncType.CONTACT_OPT_IN: "optin", SyncType.SUPPRESSION_LISTS: "suppression",
+                 SyncType.ENGAGEMENT: "engagement"}
 
 
 class SyncReader(Protocol):

@@ -31,6 +31,7 @@ from typing import Generic, TypeVar
 from shared.config import SyncSettings
 from shared.domain.commands import BatchRef, OptInChange, QueueCommand, SuppressionEvent
 from shared.domain.email import match_key
+from shared.domain.engagement import EngagementEvent
 from shared.domain.model import EmailAccount, SyncSchedule, SyncStatus, SyncType
 from shared.domain.optin import shard_of
 from shared.errors import PreconditionFailed
@@ -47,7 +48,7 @@ from shared.services.sync.schedules import ScheduleKeeper
 
 logger = logging.getLogger(__name__)
 
-Item = TypeVar("Item", OptInChange, SuppressionEvent)
+Item = TypeVar("Item", OptInChange, SuppressionEvent, EngagementEvent)
 FIRST_SINCE = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
 
 

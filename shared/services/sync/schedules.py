@@ -29,10 +29,12 @@ logger = logging.getLogger(__name__)
 
 # Rows are created for these only: a row for a sync this version cannot run would sit at "None"
 # for ever and mislead an administrator.
-IMPLEMENTED_SYNC_TYPES = (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS)
+IMPLEMENTED_SYNC_TYPES = (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS,
+                          SyncType.ENGAGEMENT)
 # What a SuppressionLists run changes: Email Suppression rows, Do not bulk email, Notes.
+# What an Engagement run changes: events stored for the first time.
 _SUPPRESSION_CHANGES = ("rows_created", "rows_updated", "rows_removed", "dnbe_set",
-                        "dnbe_cleared", "notes")
+                        "dnbe_cleared", "notes", "written")
 
 
 def format_result(counters: Mapping[str, int], *, dry_run: bool = False) -> str:
