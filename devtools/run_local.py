@@ -114,7 +114,8 @@ def _crm_page(stack: LocalStack) -> CrmPage | None:
 
 
 def _once(stack: LocalStack, run_dir: Path, timeout_s: float) -> int:
-    for sync_type in (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS):
+    for sync_type in (SyncType.CONTACT_OPT_IN, SyncType.SUPPRESSION_LISTS,
+                      SyncType.ENGAGEMENT):
         stack.request_sync_now(sync_type=sync_type)
     completion = None
     try:

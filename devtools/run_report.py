@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from devtools.engagement_report import HEADERS as ENGAGEMENT_HEADERS
+from devtools.engagement_report import engagement_rows, engagement_totals
 from devtools.local_stack import Completion, LocalStack
 from devtools.suppression_report import HEADERS as SUPPRESSION_HEADERS
 from devtools.suppression_report import suppression_rows, suppression_totals
@@ -80,8 +82,13 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
         stack.journal, stack.state, [str(a["email_account_id"]) for a in accounts],
         dry_run=dry_run,
     )
+    engaged, engagement_total = engagement_totals(
+        stack.journal, stack.state, [str(a["email_account_id"]) for a in accounts],
+        dry_run=dry_run,
+    )
     for account in accounts:
         account["suppression"] = per_account[str(account["email_account_id"])]
+        account["engagement"] = engaged[str(account["email_account_id"])]
     connectivity = last_connectivity(stack)
     stats = {name: stack.cluster.servers[name].stats.snapshot() for name in SYSTEMS}
     counters = stack.counters()
@@ -98,6 +105,7 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
     connectivity_ok = bool(connectivity and connectivity.get("ok"))
     ok = (connectivity_ok and total["unfinished_runs"] == 0 and total["failed"] == 0
           and suppression_total["unfinished_runs"] == 0 and suppression_total["failed"] == 0
+          and engagement_total["unfinished_runs"] == 0 and engagement_total["failed"] == 0
           and not dead_letters and counters["dead_lettered"] == 0 and not timer_failures)
     return {
         "ok": ok,
@@ -107,6 +115,7 @@ def build_report(stack: LocalStack, completion: Completion | None = None) -> dic
         "accounts": accounts,
         "total": total,
         "suppression_total": suppression_total,
+        "engagement_total": engagement_total,
         "requests": {name: stats[name]["requests"] for name in SYSTEMS},
         "throttled": {name: stats[name]["throttled"] for name in SYSTEMS},
         "faults_injected": {name: stats[name]["faults_injected"] for name in SYSTEMS},
@@ -166,7 +175,9 @@ def format_report(report: dict[str, Any]) -> str:
                          else ""),
         _table(headers, rows), "",
         "suppression lists sync" + (" (DRY RUN)" if report["dry_run"] else ""),
-        _table(SUPPRESSION_HEADERS, suppression_rows(report)), "", summary,
+        _table(SUPPRESSION_HEADERS, suppression_rows(report)), "",
+        "engagement sync" + (" (DRY RUN)" if report["dry_run"] else ""),
+        _table(ENGAGEMENT_HEADERS, engagement_rows(report)), "", summary,
     ]
     for letter in report["dead_letters"]:
         parts.append(f"dead letter {letter['message_id']} ({letter['session_id']}) in "

@@ -32,11 +32,14 @@ def _blank() -> dict[str, Any]:
             "push_refused": 0, "requests": {}}
 
 
-def _started(journal: _Journal) -> dict[str, list[tuple[str, Mapping[str, int]]]]:
-    """Per email account id, its suppression runs (oldest first) with their CRM-step counts."""
+def started_runs(
+    journal: _Journal, sync: str = "suppression"
+) -> dict[str, list[tuple[str, Mapping[str, int]]]]:
+    """Per email account id, the runs of ``sync`` (its name in the cycle journal) the timer
+    started, oldest first, with their start-up counts."""
     found: dict[str, list[tuple[str, Mapping[str, int]]]] = {}
     for cycle in journal.runs("sync-cycle"):
-        items = cycle.get("suppression", [])
+        items = cycle.get(sync, [])
         for item in items if isinstance(items, list) else []:
             progress = item.get("progress") or {}
             run_id = progress.get("run_id")
@@ -53,7 +56,7 @@ def suppression_totals(
     journal: _Journal, state: _State, accounts: Iterable[str], *, dry_run: bool
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any]]:
     """Per email account id, and in total."""
-    started = _started(journal)
+    started = started_runs(journal)
     per_account, total = {}, _blank()
     for account in accounts:
         totals = _blank()
