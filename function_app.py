@@ -2,8 +2,8 @@
 
 import azure.functions as func
 
-from shared.entrypoints import ribbon_api, sync_queues, sync_timers
+from shared.entrypoints import ribbon_api, sync_queues, sync_timers, timeline_api
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.FUNCTION)
-for blueprint in (sync_timers.bp, sync_queues.bp, ribbon_api.bp):
+for blueprint in (sync_timers.bp, sync_queues.bp, ribbon_api.bp, timeline_api.bp):
     app.register_functions(blueprint)

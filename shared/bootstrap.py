@@ -58,6 +58,7 @@ from shared.services.suppression.applier import SuppressionApplier
 from shared.services.suppression.reader import SuppressionReader
 from shared.services.sync.cycle import SyncReader
 from shared.services.sync.schedules import ScheduleKeeper
+from shared.services.timeline import TimelineService
 
 
 @dataclass
@@ -136,6 +137,10 @@ class Services:
             mirror=self.programs_mirror(), records=self.records_as_user,
             platform=self.enrolments,
         )
+
+    def timeline_service(self) -> TimelineService:
+        """What the timeline API's calls use."""
+        return TimelineService(self.records_as_user, self.event_store)
 
     def optin_applier(self) -> Applier:
         """The queue side of the opt-in sync."""

@@ -135,3 +135,14 @@ class Submitted:
     enrolment_id: str | None
     refusal: str | None = None
     detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordPerson:
+    """A record the user may read, with its name and address (None when it has none), or why
+    it cannot be shown (``refusal``: ``not found`` or ``not allowed``)."""
+
+    record_id: str
+    name: str = ""
+    email: str | None = None
+    refusal: str | None = None

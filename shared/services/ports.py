@@ -21,7 +21,7 @@ from shared.domain.commands import (
     UnreadableBatch,
 )
 from shared.domain.engagement import EngagementEvent, EventKind, TimelinePage, WriteResult
-from shared.domain.enrolment import PlatformContact, RecordAddress, Submitted
+from shared.domain.enrolment import PlatformContact, RecordAddress, RecordPerson, Submitted
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncType
 from shared.domain.optin import OptInUpdate, RecordValue
 from shared.domain.programs import PlatformProgram, ProgramRow, ProgramsPlan
@@ -188,6 +188,10 @@ class CrmRecordsAsUser(Protocol):
         """Each record's address, read from Dataverse as the user whose connector-API token is
         ``assertion`` (on-behalf-of), in one batched request per chunk; a record the user may
         not read is reported ``not allowed``, a missing one ``not found``."""
+
+    def person(self, assertion: str, entity: str, record_id: str) -> RecordPerson:
+        """One record's name and address, read as the user (a record the user may not read is
+        ``not allowed``, a missing one ``not found``)."""
 
 
 class ProgramEnrolments(Protocol):

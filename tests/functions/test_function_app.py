@@ -23,6 +23,8 @@ EXPECTED = {
     # The ribbon API validates the user's token in code: anonymous at the host.
     "ListPrograms": ("httpTrigger", {"route": "programs", "methods": ["GET"]}, "ANONYMOUS"),
     "EnrolRecords": ("httpTrigger", {"route": "enrolments", "methods": ["POST"]}, "ANONYMOUS"),
+    "EngagementTimeline": ("httpTrigger", {"route": "timeline", "methods": ["GET"]},
+                           "ANONYMOUS"),
     "ApplyEngagementBatch": (
         "serviceBusTrigger",
         {"queueName": "%ENGAGEMENT_QUEUE_NAME%", "connection": "ServiceBusConnection",

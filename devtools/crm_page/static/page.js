@@ -48,6 +48,12 @@
         document.getElementById("ribbon-programs").onclick = function () {
             window.ec.programs.openFromForm(formContext);
         };
+        // The timeline button is on forms only, as in the solution's ribbon.
+        var timelineButton = document.getElementById("ribbon-timeline");
+        timelineButton.hidden = false;
+        timelineButton.onclick = function () {
+            window.ec.timeline.openFromForm(formContext);
+        };
     }
 
     function renderGrid(context) {

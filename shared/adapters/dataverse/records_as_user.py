@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from shared.adapters.dataverse.bulk import MAX_BATCH_OPERATIONS
 from shared.adapters.dataverse.client import DataverseClient
 from shared.config import DataverseSettings, HttpSettings
-from shared.domain.enrolment import NOT_ALLOWED, NOT_FOUND, RecordAddress
+from shared.domain.enrolment import NOT_ALLOWED, NOT_FOUND, RecordAddress, RecordPerson
 
 ENTITY_SETS = {"contact": "contacts", "lead": "leads"}
 EMAIL_COLUMN = "emailaddress1"
+NAME_COLUMN = "fullname"  # computed by Dataverse for contacts and leads
 CHUNK = MAX_BATCH_OPERATIONS // 5  # 200: a grid page of selected records in one request
 
 
@@ -49,3 +50,16 @@ class DataverseRecordsAsUser:
                     found.append(RecordAddress(
                         record_id, refusal=NOT_ALLOWED if status == 403 else NOT_FOUND))
         return found
+
+    def person(self, assertion: str, entity: str, record_id: str) -> RecordPerson:
+        """One record's name and address, read as the user (one ``$batch`` of one part, so a
+        hidden record is told from a missing one exactly as ``addresses`` tells them)."""
+        client = DataverseClient(self._settings, self._http,
+                                 lambda: self._user_token(assertion, self._settings.scope))
+        [(status, row)] = client.rows_by_id(ENTITY_SETS[entity], [record_id],
+                                            select=(NAME_COLUMN, EMAIL_COLUMN))
+        if row is None:
+            return RecordPerson(record_id, refusal=NOT_ALLOWED if status == 403 else NOT_FOUND)
+        name, email = row.get(NAME_COLUMN), row.get(EMAIL_COLUMN)
+        return RecordPerson(record_id, name if isinstance(name, str) else "",
+                            email if isinstance(email, str) and email.strip() else None)

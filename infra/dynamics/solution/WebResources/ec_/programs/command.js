@@ -84,3 +84,28 @@ ec.programs = ec.programs || {};
     /* Exposed for the dialog and for checks; not called by the ribbon. */
     programs.dialogData = dialogData;
 }(ec.programs));
+
+/*
+ * Engagement timeline ribbon command (contact and lead forms): opens ec_/timeline/timeline.html
+ * as a large dialog with `data` URL-encoded JSON {entity, id}; it only reads, so nothing is
+ * refreshed when it closes.
+ */
+ec.timeline = ec.timeline || {};
+
+(function (timeline) {
+    timeline.openFromForm = function (primaryControl) {
+        var entity = primaryControl.data.entity;
+        var id = String(entity.getId() || "").replace(/[{}]/g, "").toLowerCase();
+        if (!id) {
+            return Xrm.Navigation.openAlertDialog({ text: "Save the record to see its engagement." });
+        }
+        var data = encodeURIComponent(JSON.stringify({ entity: entity.getEntityName(), id: id }));
+        return Xrm.Navigation.navigateTo(
+            { pageType: "webresource", webresourceName: "ec_/timeline/timeline.html", data: data },
+            { target: 2, position: 1, width: { value: 90, unit: "%" }, height: { value: 90, unit: "%" },
+                title: "Engagement timeline" }
+        ).then(null, function (error) {
+            return Xrm.Navigation.openErrorDialog({ message: (error && error.message) || String(error) });
+        });
+    };
+}(ec.timeline));
