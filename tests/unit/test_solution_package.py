@@ -197,11 +197,18 @@ def test_the_button_is_on_the_form_and_the_grids(customizations: ET.Element, tab
     assert f"Mscrm.HomepageGrid.{table}.MainTab.Actions.Controls._children" in locations
     labels = {label.get("Id"): label.find("Titles/Title[@languagecode='1033']")
               for label in ribbon.iter("LocLabel")}
+    titles: dict[str, set[str]] = {}
     for button in ribbon.iter("Button"):
         label = button.get("LabelText", "")
         assert label.startswith("$LocLabels:")
         title = labels[label.removeprefix("$LocLabels:")]
-        assert title is not None and title.get("description") == "Automation Programs"
+        assert title is not None
+        titles.setdefault(str(title.get("description")), set()).add(str(button.get("Id")))
+    # Automation Programs on the form and the grids; the engagement timeline on the form.
+    assert titles["Automation Programs"] == {
+        f"ec.{table}.form.programs.Button", f"ec.{table}.grid.programs.Button",
+        f"ec.{table}.subgrid.programs.Button"}
+    assert titles["Engagement timeline"] == {f"ec.{table}.form.timeline.Button"}
 
 
 @pytest.mark.parametrize("table", TABLES)
