@@ -10,15 +10,14 @@ at a time.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from shared.domain.commands import ApplyEngagementBatch, BatchRef
 from shared.domain.engagement import EngagementEvent
-from shared.domain.model import EmailAccount, SyncSchedule, SyncType
-from shared.services.ports import EngagementSource, PageCursor, SyncKey, Versioned
-from shared.services.sync.paged_run import Feed, PagedReader, open_run, read_since
+from shared.domain.model import EmailAccount, SyncType
+from shared.services.ports import EngagementSource, PageCursor, SyncKey
+from shared.services.sync.paged_run import Feed, PagedReader
 
 ENGAGEMENT_SYNC_TYPE = "Engagement"
 ENGAGEMENT_DRY_SYNC_TYPE = "Engagement.dry"
@@ -45,13 +44,6 @@ class EngagementReader(PagedReader[EngagementEvent]):
     @property
     def sync_type(self) -> SyncType:
         return SyncType.ENGAGEMENT
-
-    def start(
-        self, account: EmailAccount, schedule: SyncSchedule, run_id: str, now: dt.datetime
-    ) -> tuple[Versioned[PageCursor], SyncSchedule] | None:
-        deps, feed = self._deps(), self._feed(account)
-        since = read_since(deps, feed, now, self.settings.read_overlap_s)
-        return open_run(deps, feed, account, schedule, run_id, since=since, until=now, now=now)
 
     def email_of(self, item: EngagementEvent) -> str:
         return item.email

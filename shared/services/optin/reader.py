@@ -14,24 +14,20 @@ the real watermark, which they never move.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
-from shared.domain.model import EmailAccount, SyncSchedule, SyncType
+from shared.domain.model import EmailAccount, SyncType
 from shared.services.ports import (
     PageCursor,
     SyncKey,
-    Versioned,
 )
 from shared.services.sync.paged_run import (
     FIRST_SINCE,
     Feed,
     PagedReader,
     ReaderProgress,
-    open_run,
-    read_since,
 )
 
 __all__ = ["FIRST_SINCE", "OptInReader", "ReaderProgress", "optin_sync_key"]
@@ -63,14 +59,6 @@ class OptInReader(PagedReader[OptInChange]):
     @property
     def sync_type(self) -> SyncType:
         return SyncType.CONTACT_OPT_IN
-
-    def start(
-        self, account: EmailAccount, schedule: SyncSchedule, run_id: str, now: dt.datetime
-    ) -> tuple[Versioned[PageCursor], SyncSchedule] | None:
-        """Open a run reading up to ``now``; None if another instance opened one first."""
-        deps, feed = self._deps(), self._feed(account)
-        since = read_since(deps, feed, now, self.settings.read_overlap_s)
-        return open_run(deps, feed, account, schedule, run_id, since=since, until=now, now=now)
 
     def email_of(self, item: OptInChange) -> str:
         return item.email

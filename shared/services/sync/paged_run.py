@@ -144,6 +144,15 @@ class PagedReader(Generic[Item]):
     def email_of(self, item: Item) -> str:
         raise NotImplementedError
 
+    def start(
+        self, account: EmailAccount, schedule: SyncSchedule, run_id: str, now: dt.datetime
+    ) -> tuple[Versioned[PageCursor], SyncSchedule] | None:
+        """Open a run reading from the watermark (less the overlap) up to ``now``; None if
+        another instance opened one first."""
+        deps, feed = self._deps(), self._feed(account)
+        since = read_since(deps, feed, now, self.settings.read_overlap_s)
+        return open_run(deps, feed, account, schedule, run_id, since=since, until=now, now=now)
+
     def open_run(self, account: EmailAccount) -> Versioned[PageCursor] | None:
         """The cursor of the account's unfinished run, if there is one."""
         return self.state.get_checkpoint(self._feed(account).key, PageCursor)
