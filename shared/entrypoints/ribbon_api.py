@@ -15,55 +15,18 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
 
 from shared import bootstrap
 from shared.domain.enrolment import RequestRefused, parse_enrol_request, parse_guid
-from shared.errors import IntegrationError, TransientError, Unauthorized
+from shared.entrypoints.crm_http import authenticated, json_response
 from shared.services.enrolment.service import ProgramListing
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
 MAX_BODY_BYTES = 64 * 1024
-
-
-def _json(status: int, payload: object, headers: dict[str, str] | None = None) -> func.HttpResponse:
-    return func.HttpResponse(json.dumps(payload), status_code=status, headers=headers,
-                             mimetype="application/json", charset="utf-8")
-
-
-def _error(status: int, message: str) -> func.HttpResponse:
-    headers = {"WWW-Authenticate": 'Bearer error="invalid_token"'} if status == 401 else None
-    return _json(status, {"error": message}, headers)
-
-
-def _answer(handler: Callable[[func.HttpRequest, str], func.HttpResponse]
-            ) -> Callable[[func.HttpRequest], func.HttpResponse]:
-    """Authenticate, run, and turn every failure into its status without internals."""
-
-    def run(req: func.HttpRequest) -> func.HttpResponse:
-        try:
-            user = bootstrap.services().user_tokens.validate(req.headers.get("Authorization"))
-            return handler(req, user.assertion)
-        except Unauthorized as refused:
-            logger.info("ribbon API: token refused: %s", refused.reason)
-            return _error(401, "a valid Entra user token for the connector API is required")
-        except RequestRefused as refused:
-            return _error(400, str(refused))
-        except TransientError:
-            logger.exception("ribbon API: a service behind is unavailable")
-            return _error(503, "a service the connector depends on is busy; try again shortly")
-        except IntegrationError:
-            logger.exception("ribbon API: a service behind failed")
-            return _error(502, "a service the connector depends on failed")
-        except Exception:
-            logger.exception("ribbon API: unexpected failure")
-            return _error(500, "the connector failed; the error is in its logs")
-
-    return run
 
 
 def _listing(listing: ProgramListing) -> dict[str, Any]:
@@ -84,7 +47,7 @@ def _programs(req: func.HttpRequest, assertion: str) -> func.HttpResponse:
     service = bootstrap.services().enrolment_service()
     listing = service.list_programs(None if account is None else
                                     parse_guid(account, "emailAccount"))
-    return _json(200, _listing(listing))
+    return json_response(200, _listing(listing))
 
 
 def _enrolments(req: func.HttpRequest, assertion: str) -> func.HttpResponse:
@@ -97,7 +60,7 @@ def _enrolments(req: func.HttpRequest, assertion: str) -> func.HttpResponse:
         raise RequestRefused("the body must be JSON") from None
     request = parse_enrol_request(decoded)
     outcomes = bootstrap.services().enrolment_service().enrol(assertion, request)
-    return _json(200, {"results": [
+    return json_response(200, {"results": [
         {"id": o.record_id, "program": o.program_id, "outcome": o.outcome, "detail": o.detail}
         for o in outcomes]})
 
@@ -105,10 +68,10 @@ def _enrolments(req: func.HttpRequest, assertion: str) -> func.HttpResponse:
 @bp.function_name("ListPrograms")
 @bp.route(route="programs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def list_programs(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(_programs)(req)
+    return authenticated(_programs)(req)
 
 
 @bp.function_name("EnrolRecords")
 @bp.route(route="enrolments", methods=["POST"], auth_level=func.AuthLevel.ANONYMOUS)
 def enrol_records(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(_enrolments)(req)
+    return authenticated(_enrolments)(req)

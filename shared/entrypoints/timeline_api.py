@@ -16,7 +16,7 @@ import azure.functions as func
 from shared import bootstrap
 from shared.domain.engagement import PersonSummary, TimelineEntry
 from shared.domain.enrolment import NOT_ALLOWED
-from shared.entrypoints.ribbon_api import _answer, _error, _json
+from shared.entrypoints.crm_http import authenticated, error_response, json_response
 from shared.services.timeline import (
     TimelineView,
     parse_timeline_query,
@@ -60,12 +60,12 @@ def _timeline(req: func.HttpRequest, assertion: str) -> func.HttpResponse:
     query = parse_timeline_query(dict(req.params))
     view = bootstrap.services().timeline_service().view(assertion, query)
     if view.person.refusal is not None:
-        return _error(403, NOT_READABLE) if view.person.refusal == NOT_ALLOWED \
-            else _error(404, NOT_FOUND)
-    return _json(200, _body(view))
+        return error_response(403, NOT_READABLE) if view.person.refusal == NOT_ALLOWED \
+            else error_response(404, NOT_FOUND)
+    return json_response(200, _body(view))
 
 
 @bp.function_name("EngagementTimeline")
 @bp.route(route="timeline", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 def engagement_timeline(req: func.HttpRequest) -> func.HttpResponse:
-    return _answer(_timeline)(req)
+    return authenticated(_timeline)(req)
