@@ -4,9 +4,11 @@ same with faults on both services."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from typing import Any
 
+import pytest
 from azure.data.tables import TableServiceClient
 
 from devtools.local_stack import LocalStack
@@ -16,6 +18,7 @@ from shared.domain.email import match_key
 from shared.domain.engagement import person_key
 from shared.domain.model import SyncStatus, SyncType
 from tests.e2e.conftest import stack_for
+from tests.e2e.log_secrets import account_secrets, assert_no_secret_logged
 from tests.e2e.org import Org
 from tests.e2e.test_faults import FAULTS
 
@@ -106,3 +109,17 @@ def test_with_faults_on_both_services_the_store_ends_as_without_them() -> None:
         assert expected["ann@example.com"][0].clicks == 1  # something was stored
         report = build_report(faulty)
         assert report["dead_lettered"] == 0 and report["engagement_total"]["failed"] == 0
+
+
+def test_no_address_token_or_password_appears_in_the_logs(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    org = _org()
+    with stack_for(org.dataset()) as stack:
+        sync(stack)
+        stored = timelines(stack)
+        secrets = ["ann@example.com", "bob@example.com", *account_secrets(stack.dataset),
+                   stack.values["ENTRA_CLIENT_SECRET"]]
+    assert stored["ann@example.com"][1]  # the run really handled the addresses
+    assert_no_secret_logged(caplog, secrets, at_least=10)

@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -18,6 +19,7 @@ import requests
 from devtools.local_stack import LocalStack
 from shared.entrypoints import ribbon_api
 from tests.e2e.conftest import stack_for
+from tests.e2e.log_secrets import account_secrets, assert_no_secret_logged
 from tests.e2e.org import Org
 
 ADA = "9a0c6a51-2f3e-4b7d-8c1e-5d4f3a2b1c01"  # the Entra emulator's default users
@@ -287,3 +289,27 @@ def test_an_exhausted_enrolment_allowance_is_reported_per_record(
     assert status == 200
     assert [(r["outcome"], "ALLOWANCE" in r["detail"]) for r in answer["results"]] == [
         ("allowance exhausted", True)]
+
+
+def test_no_address_token_or_password_appears_in_the_logs(
+    world: tuple[LocalStack, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack, ids = world
+    enable_all(stack)
+    caplog.set_level(logging.DEBUG)
+    statuses = [
+        call(ribbon_api.list_programs, bearer=token(stack))[0],
+        call(ribbon_api.enrol_records, method="POST", bearer=token(stack),
+             body={"entity": "contact", "ids": [ids["ann"], ids["sup"], ids["new"],
+                                                 ids["hidden"]], "programs": [11]})[0],
+        call(ribbon_api.enrol_records, method="POST", bearer=token(stack),
+             body={"entity": "lead", "ids": [ids["lead1"]], "programs": [12]})[0],
+        call(ribbon_api.enrol_records, method="POST", bearer=token(stack),
+             body={"entity": "contact", "ids": ["ann@example.com"], "programs": [11]})[0],
+        call(ribbon_api.list_programs, bearer=token(stack, audience="api://someone-else"))[0],
+    ]
+    assert statuses == [200, 200, 200, 400, 401]
+    secrets = ["ann@example.com", "sup@example.com", SPECIAL, "hid@example.com",
+               "lead1@example.com", *account_secrets(stack.dataset),
+               stack.values["ENTRA_CLIENT_SECRET"]]
+    assert_no_secret_logged(caplog, secrets)

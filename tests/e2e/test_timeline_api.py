@@ -3,6 +3,7 @@ record read as the user) and the event store on Azurite: one store query per vie
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -16,6 +17,7 @@ from shared.adapters.storage.event_store import TableEventStore
 from shared.domain.engagement import EngagementEvent, EventKind
 from shared.entrypoints import timeline_api
 from tests.e2e.conftest import stack_for
+from tests.e2e.log_secrets import account_secrets, assert_no_secret_logged
 from tests.e2e.org import Org
 from tests.e2e.test_ribbon_api import ADA, ADA_USER, call, requests_served, token
 
@@ -211,3 +213,22 @@ def test_bad_input_gets_400_with_the_rule(
     stack, ids = world
     status, answer = view(stack, **{"entity": "contact", "id": ids["ann"], **params})
     assert status == 400 and message in answer["error"], answer
+
+
+def test_no_address_name_or_token_appears_in_the_logs(
+    world: tuple[LocalStack, dict[str, str]], caplog: pytest.LogCaptureFixture
+) -> None:
+    stack, ids = world
+    caplog.set_level(logging.DEBUG)
+    answers = [view(stack, entity="contact", id=ids["ann"])[0],
+               view(stack, entity="contact", id=ids["pat"], filter="emails")[0],
+               view(stack, entity="contact", id=ids["hidden"])[0],
+               view(stack, entity="lead", id=ids["lead"])[0],
+               view(stack, entity="contact", id="not-a-guid")[0],
+               call(timeline_api.engagement_timeline,
+                    params={"entity": "contact", "id": ids["ann"]},
+                    bearer=token(stack, audience="api://someone-else"))[0]]
+    assert answers == [200, 200, 403, 200, 400, 401]
+    secrets = ["ann@example.com", "pat@example.com", "hid@example.com", "lead@example.com",
+               "Archer", *account_secrets(stack.dataset), stack.values["ENTRA_CLIENT_SECRET"]]
+    assert_no_secret_logged(caplog, secrets)
