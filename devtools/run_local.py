@@ -2,7 +2,9 @@
 
 Starts a ``LocalStack`` (emulators seeded with a demo organisation, Azurite, the dev host running
 this repo's ``function_app.py``) and shows what the app does until interrupted: the timers fire
-on their schedules and the HTTP routes are served.
+on their schedules, the HTTP routes are served, and a stand-in CRM form (its URLs are printed)
+opens the Automation Programs dialog and the Engagement timeline of the demo's most engaged
+contacts.
 
 With ``--once``: ticks Sync Now on every email account's ContactOptIn schedule (as an
 administrator would in CRM; the schedules are manual by default), runs the sync timer until every
@@ -21,6 +23,7 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 from devtools.crm_page.server import CrmPage, PageRecord
 from devtools.enrol_demo import enable_active_programs, enrol_demo, format_demo, user_token
@@ -77,6 +80,8 @@ def _run(args: argparse.Namespace, run_dir: Path) -> int:
         if args.once:
             return _once(stack, run_dir, args.timeout)
         logger.info("triggering %s now (then on its schedule)", TIMER)
+        # The demo's schedules run the opt-in and Engagement syncs at once (the timeline's
+        # events come from the latter); SuppressionLists waits for a Sync Now.
         stack.trigger_timer()
         page = _crm_page(stack)
         stop = threading.Event()
@@ -96,10 +101,14 @@ def _crm_page(stack: LocalStack) -> CrmPage | None:
     if stack.host.http is None:
         return None
     enable_active_programs(stack, user_token(stack))
+    engaged = engaged_addresses(stack.dataset)
+    contacts = sorted(stack.dataverse.rows("contacts"),
+                      key=lambda row: engaged.get(str(row.get("emailaddress1")).lower(), (0, 0)),
+                      reverse=True)
     records = [PageRecord("contact", str(row["contactid"]),
                           f"{row.get('firstname') or ''} {row.get('lastname') or ''}".strip(),
                           row.get("emailaddress1"))
-               for row in stack.dataverse.rows("contacts")[:5]]
+               for row in contacts[:5]]
     records += [PageRecord("lead", str(row["leadid"]), str(row.get("subject") or "Lead"),
                            row.get("emailaddress1"))
                 for row in stack.dataverse.rows("leads")[:5]]
@@ -110,7 +119,30 @@ def _crm_page(stack: LocalStack) -> CrmPage | None:
     print(f"Automation Programs on a stand-in CRM contact form: "
           f"{page.url('contact', record_id=records[0].id)}", flush=True)
     print(f"... and on a lead grid: {page.url('lead', grid=True)}", flush=True)
+    print(f"Engagement timeline (its button on the form; the Engagement sync is filling it): "
+          f"{page.url('contact', record_id=records[0].id)}", flush=True)
     return page
+
+
+def engaged_addresses(dataset: dict[str, Any]) -> dict[str, tuple[int, int]]:
+    """Lower-cased address → (kinds of engagement, events) the demo seed gives it, so that the
+    page shows the people with the fullest timelines first."""
+    kinds: dict[str, set[str]] = {}
+    events: dict[str, int] = {}
+    for account in dataset.get("dotdigital", {}).get("accounts", []):
+        for campaign in account.get("campaigns", []):
+            for row in campaign.get("activities", []):
+                email = str(row["email"]).lower()
+                found = kinds.setdefault(email, {"send"})
+                found.update(key for key in ("opens", "clicks", "pageViews") if row.get(key))
+                events[email] = events.get(email, 0) + 1 + sum(
+                    len(row.get(key) or ()) for key in ("opens", "clicks", "pageViews"))
+        for survey in account.get("surveys", []):
+            for response in survey.get("responses", []):
+                email = str(response["email"]).lower()
+                kinds.setdefault(email, set()).add("form")
+                events[email] = events.get(email, 0) + 1
+    return {email: (len(found), events[email]) for email, found in kinds.items()}
 
 
 def _once(stack: LocalStack, run_dir: Path, timeout_s: float) -> int:

@@ -212,6 +212,7 @@ def _dotdigital_accounts(
                     builder.add_suppression_only(person, rng.choice(SUPPRESSION_REASONS))
         builder.add_programs()
         builder.add_campaigns(activities_per_campaign)
+        builder.add_form()
         built.append(builder.account)
     return built
 

@@ -1,7 +1,9 @@
 """dotdigital accounts in the emulator's seed format: contacts, suppressions, programs, campaigns.
 
 Campaign activity follows the engagement feature's seed keys: per campaign ``activities`` rows of
-``{"email", "contactId", "dateSent", "opens": [{"date"}], "clicks": [{"date", "url"}]}``.
+``{"email", "contactId", "dateSent", "opens": [{"date"}], "clicks": [{"date", "url"}],
+"pageViews": [{"date", "url"}]}`` (pages visited after a click, as site tracking records them);
+per account one form (``surveys``) with responses from part of the campaigns' audience.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ _REASON_DRAW = WeightedChoice(SUPPRESSION_REASONS, (50, 6, 10, 4, 3, 3, 12, 3, 4
 SUPPRESSED_SHARE = 0.08
 PROGRAM_STATUSES = ("Active", "Draft", "Deactivated", "Active")
 CAMPAIGNS_PER_ACCOUNT = 3
+SITE_PAGES = ("pricing", "contact", "blog", "stores", "faq")
+FORM_TOPICS = ("Offers", "Product news", "Events")
 
 
 class AccountBuilder:
@@ -45,8 +49,11 @@ class AccountBuilder:
             "name": f"Brand {index + 1}",
             "settings": {"enforceDoubleOptIn": index % 2 == 1},
             "addressBooks": [{"id": self.newsletter_book, "name": "Newsletter"}],
-            "contacts": [], "suppressions": [], "programs": [], "campaigns": [],
+            "contacts": [], "suppressions": [], "programs": [], "campaigns": [], "surveys": [],
         }
+        # Page views and form responses draw from a generator of their own, so that adding
+        # them left every other generated value as it was.
+        self.engagement_rng = random.Random(self.account["apiUser"])
         self._next_contact_id = self.account_id * 1_000_000
 
     @property
@@ -119,4 +126,42 @@ class AccountBuilder:
                 clicked = between(rng, opens[0], opens[0] + dt.timedelta(hours=2))
                 page = rng.choice(("offers", "news", "survey", "account"))
                 row["clicks"] = [{"date": iso(clicked), "url": f"https://www.example.com/{page}"}]
+                row["pageViews"] = self._page_views(clicked, page)
         return row
+
+    def _page_views(self, clicked: dt.datetime, landing: str) -> list[dict[str, str]]:
+        rng = self.engagement_rng
+        moment, views = clicked, []
+        for page in (landing, *rng.sample(SITE_PAGES, rng.choice((0, 1, 2, 3)))):
+            moment += dt.timedelta(seconds=rng.randint(5, 240))
+            views.append({"date": iso(moment), "url": f"https://www.example.com/{page}"})
+        return views
+
+    def add_form(self) -> None:
+        """A preference form answered by part of the campaigns' audience after a send."""
+        rng = self.engagement_rng
+        form_id = self.account_id * 10 + 7
+        sent = {row["email"]: row["dateSent"] for campaign in self.account["campaigns"]
+                for row in campaign["activities"]}
+        responses = []
+        for email in sorted(sent)[: len(sent) // 4]:
+            started = dt.datetime.fromisoformat(sent[email].replace("Z", "+00:00"))
+            started += dt.timedelta(hours=rng.randint(1, 48))
+            responses.append({
+                "email": email, "dateStarted": iso(started),
+                "dateCompleted": iso(started + dt.timedelta(seconds=rng.randint(20, 300))),
+                "givenAnswers": [
+                    {"fieldId": form_id * 10 + 1, "value": rng.choice(FORM_TOPICS)},
+                    {"fieldId": form_id * 10 + 2, "value": rng.choice(("Weekly", "Monthly"))},
+                ]})
+        self.account["surveys"].append({
+            "id": form_id, "name": f"Email preferences {self.index + 1}",
+            "dateCreated": iso(days_before(rng, self.as_of, 70, 90)),
+            "pages": [{"id": 1, "name": "Your preferences", "fields": [
+                {"id": form_id * 10 + 1, "type": "singleline",
+                 "text": "Which topics interest you?", "isRequired": True},
+                {"id": form_id * 10 + 2, "type": "singleline",
+                 "text": "How often would you like to hear from us?", "isRequired": False},
+            ]}],
+            "responses": responses,
+        })
