@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from azure.data.tables import TableServiceClient
+from azure.core.credentials import TokenCredential
 
 from shared.adapters.dataverse.client import DataverseClient
 from shared.adapters.dataverse.programs import DataverseCrmPrograms
@@ -29,8 +29,10 @@ from shared.adapters.identity.entra import EntraTokenProvider
 from shared.adapters.identity.user_tokens import UserTokenValidator
 from shared.adapters.servicebus.message_codec import JsonMessageCodec
 from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
+from shared.adapters.storage.account import table_service
 from shared.adapters.storage.event_store import TableEventStore
 from shared.adapters.storage.run_journal import TableRunJournal
+from shared.adapters.storage.sync_state import DEFAULT_TABLE as SYNC_STATE_TABLE
 from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import Settings, load_settings
 from shared.services.engagement.applier import EngagementApplier
@@ -166,7 +168,8 @@ def build_services(
     dataverse = DataverseClient(
         settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
     )
-    tables = TableServiceClient.from_connection_string(settings.state.connection_string)
+    credential = _managed_identity() if needs_identity(settings) else None
+    tables = table_service(settings.state, credential=credential)
     platform = DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ)
     return Services(
         settings=settings,
@@ -175,8 +178,10 @@ def build_services(
         crm_suppressions=DataverseCrmSuppressions(dataverse),
         email_platform=platform,
         run_journal=TableRunJournal(tables),
-        sync_state=TableSyncStateStore.from_settings(settings.state),
-        publisher=publisher or ServiceBusBatchPublisher.from_settings(settings.queues),
+        sync_state=TableSyncStateStore(tables.get_table_client(SYNC_STATE_TABLE)),
+        publisher=publisher or ServiceBusBatchPublisher.from_settings(
+            settings.queues, credential=credential
+        ),
         codec=JsonMessageCodec(),
         crm_programs=DataverseCrmPrograms(dataverse),
         user_tokens=UserTokenValidator(settings.entra, http=settings.http),
@@ -186,6 +191,24 @@ def build_services(
         engagement_source=DotdigitalEngagement(platform),
         event_store=TableEventStore(tables),
     )
+
+
+def needs_identity(settings: Settings) -> bool:
+    """Whether a storage or Service Bus connection is made with the managed identity."""
+    return not settings.state.connection_string or not settings.queues.connection_string
+
+
+def _managed_identity() -> TokenCredential:
+    """The one credential of the process for Azure resources (Table Storage, Service Bus).
+
+    ``DefaultAzureCredential`` takes the Function App's managed identity when deployed (a
+    user-assigned one by ``AZURE_CLIENT_ID``) and a developer's Azure CLI login on their machine.
+    Building it makes no call; tokens are fetched when a connection first needs one.
+    """
+    # Imported here: the local loop, which uses connection strings, never pays for it.
+    from azure.identity import DefaultAzureCredential
+
+    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 
 def services() -> Services:

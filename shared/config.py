@@ -21,7 +21,15 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     ),
     "ENTRA_TENANT_ID": (True, "Entra ID tenant of the app registration"),
     "ENTRA_CLIENT_ID": (True, "Client id of the connector's app registration"),
-    "ENTRA_CLIENT_SECRET": (True, "Client secret of the app registration (Key Vault reference)"),
+    "ENTRA_CLIENT_SECRET": (
+        False,
+        "Client secret of the app registration (Key Vault reference); or ENTRA_CLIENT_CERTIFICATE",
+    ),
+    "ENTRA_CLIENT_CERTIFICATE": (
+        False,
+        "Instead of the secret: the app registration's certificate, PEM (key and certificate) or "
+        "base64 PKCS#12 as a Key Vault reference to a certificate gives it",
+    ),
     "ENTRA_AUTHORITY_HOST": (
         False,
         "Entra ID authority host (default https://login.microsoftonline.com)",
@@ -49,17 +57,32 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     "RETRY_MAX_WAIT_SECONDS": (False, "Longest wait a function holds for Retry-After (default 60)"),
     "STATE_STORAGE_CONNECTION": (
         False,
-        "Table Storage connection string for sync state (default: AzureWebJobsStorage)",
+        "Table Storage connection string for sync state (default: the host storage's tables)",
     ),
-    "AzureWebJobsStorage": (True, "Functions host storage; also the default state store"),
+    "AzureWebJobsStorage": (
+        False,
+        "Functions host storage connection string (local loop); also the default state store",
+    ),
+    "AzureWebJobsStorage__accountName": (
+        False,
+        "Host storage by managed identity: the storage account; its tables hold the sync state",
+    ),
+    "AzureWebJobsStorage__tableServiceUri": (
+        False,
+        "Host storage by managed identity: the table endpoint, where it is not the public cloud's",
+    ),
     "ServiceBusConnection": (
         False,
-        "Service Bus connection string (or the identity form below)",
+        "Service Bus connection string (local loop; or the identity form below)",
     ),
     "ServiceBusConnection__fullyQualifiedNamespace": (
         False,
-        "Service Bus namespace for the trigger's identity-based connection (the app's own "
-        "publishing needs ServiceBusConnection until identity support lands)",
+        "Service Bus namespace, e.g. contoso.servicebus.windows.net: the trigger and the app's "
+        "own sends connect with the managed identity",
+    ),
+    "AZURE_CLIENT_ID": (
+        False,
+        "Client id of a user-assigned managed identity (default: the system-assigned one)",
     ),
     "OPTIN_QUEUE_NAME": (False, "Queue of opt-in batches (default optin-batches)"),
     "ENGAGEMENT_QUEUE_NAME": (
@@ -139,10 +162,12 @@ class HttpSettings:
 class EntraSettings:
     tenant_id: str
     client_id: str
-    client_secret: str = field(repr=False)
+    client_secret: str | None = field(repr=False)
     authority_host: str = DEFAULT_AUTHORITY_HOST
     api_audience: str | None = None
     api_scope: str = DEFAULT_API_SCOPE
+    # Exactly one of the secret and the certificate is set (``load_settings`` checks).
+    client_certificate: str | None = field(default=None, repr=False)
 
     @property
     def authority(self) -> str:
@@ -169,7 +194,10 @@ class DotdigitalSettings:
 
 @dataclass(frozen=True, slots=True)
 class StateSettings:
-    connection_string: str = field(repr=False)
+    """A connection string (local loop), or a table endpoint reached with the managed identity."""
+
+    connection_string: str | None = field(default=None, repr=False)
+    table_endpoint: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,7 +314,8 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
     entra = EntraSettings(
         tenant_id=_required(environ, "ENTRA_TENANT_ID"),
         client_id=_required(environ, "ENTRA_CLIENT_ID"),
-        client_secret=_required(environ, "ENTRA_CLIENT_SECRET"),
+        client_secret=_optional(environ, "ENTRA_CLIENT_SECRET"),
+        client_certificate=_optional(environ, "ENTRA_CLIENT_CERTIFICATE"),
         authority_host=_https_url(
             "ENTRA_AUTHORITY_HOST",
             _optional(environ, "ENTRA_AUTHORITY_HOST") or DEFAULT_AUTHORITY_HOST,
@@ -294,9 +323,9 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         api_audience=_optional(environ, "CONNECTOR_API_AUDIENCE"),
         api_scope=_optional(environ, "CONNECTOR_API_SCOPE") or DEFAULT_API_SCOPE,
     )
-    state_connection = _optional(environ, "STATE_STORAGE_CONNECTION") or _required(
-        environ, "AzureWebJobsStorage"
-    )
+    if (entra.client_secret is None) == (entra.client_certificate is None):
+        raise ConfigError("set exactly one of ENTRA_CLIENT_SECRET and ENTRA_CLIENT_CERTIFICATE "
+                          "(the app registration's credential)")
     queue_connection = _optional(environ, "ServiceBusConnection")
     queue_namespace = _optional(environ, "ServiceBusConnection__fullyQualifiedNamespace")
     return Settings(
@@ -311,7 +340,7 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
                 _optional(environ, "DOTDIGITAL_ACCOUNT_INFO_URL") or DEFAULT_ACCOUNT_INFO_URL,
             )
         ),
-        state=StateSettings(connection_string=state_connection),
+        state=load_state_settings(environ),
         queues=QueueSettings(
             connection_string=queue_connection,
             namespace=queue_namespace,
@@ -325,6 +354,29 @@ def load_settings(environ: Mapping[str, str]) -> Settings:
         ),
         sync=load_sync_settings(environ),
     )
+
+
+def load_state_settings(environ: Mapping[str, str]) -> StateSettings:
+    """Where the sync state lives: its own connection string, else the host storage's tables,
+    by connection string (local loop) or by managed identity (deployed)."""
+    connection = _optional(environ, "STATE_STORAGE_CONNECTION") or _optional(
+        environ, "AzureWebJobsStorage"
+    )
+    if connection is not None:
+        return StateSettings(connection_string=connection)
+    endpoint = _optional(environ, "AzureWebJobsStorage__tableServiceUri")
+    if endpoint is not None:
+        return StateSettings(
+            table_endpoint=_https_url("AzureWebJobsStorage__tableServiceUri", endpoint)
+        )
+    account = _optional(environ, "AzureWebJobsStorage__accountName")
+    if account is not None:
+        if not account.isalnum() or not account.islower():
+            raise ConfigError("AzureWebJobsStorage__accountName must be a storage account name "
+                              f"(lower-case letters and digits), not {account!r}")
+        return StateSettings(table_endpoint=f"https://{account}.table.core.windows.net")
+    raise ConfigError("missing app setting AzureWebJobsStorage (a connection string), or "
+                      "AzureWebJobsStorage__accountName for the managed identity")
 
 
 def resolve_secret(environ: Mapping[str, str], secret_name: str) -> str:

@@ -6,7 +6,9 @@ Seed document (also what ``state()`` and ``export_state()`` return)::
      "clients": [{"client_id", "client_secret" (optional: none = cannot authenticate),
                   "display_name", "app_id_uri" (optional), "roles": [...],
                   "scopes": [...] (delegated scopes the app exposes; default user_impersonation),
-                  "object_id" (service principal id; derived from client_id when absent)}],
+                  "object_id" (service principal id; derived from client_id when absent),
+                  "certificates": ["-----BEGIN CERTIFICATE-----...", ...] (optional: RSA
+                  certificates whose keys may sign client assertions)}],
      "users": [{"oid", "upn", "display_name"}]}
 """
 
@@ -16,6 +18,8 @@ import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from emulators.entra.client_certificates import ClientCertificate, parse_certificate
 
 DEFAULT_TENANT_ID = "3f9a2c4e-7b1d-4e8a-9c5f-2d6b8e1a4c70"
 DEFAULT_TENANT_DOMAIN = "connectordev.onmicrosoft.com"
@@ -27,7 +31,7 @@ DEFAULT_EXPOSED_SCOPES = ("user_impersonation",)
 _SERVICE_PRINCIPAL_NAMESPACE = uuid.UUID("0d9b7f1c-4a2e-4c55-8a3b-6e0f2d1c9b84")
 
 _CLIENT_KEYS = {"client_id", "client_secret", "display_name", "app_id_uri", "roles", "scopes",
-                "object_id"}
+                "object_id", "certificates"}
 _USER_KEYS = {"oid", "upn", "display_name"}
 _SEED_KEYS = {"tenant_id", "tenant_domain", "clients", "users"}
 
@@ -41,12 +45,14 @@ class RegisteredClient:
     roles: tuple[str, ...] = ()
     scopes: tuple[str, ...] = DEFAULT_EXPOSED_SCOPES
     object_id: str = ""
+    certificates: tuple[ClientCertificate, ...] = ()
 
     def to_seed(self) -> dict[str, Any]:
         return {
             "client_id": self.client_id, "client_secret": self.client_secret,
             "display_name": self.display_name, "app_id_uri": self.app_id_uri,
             "roles": list(self.roles), "scopes": list(self.scopes), "object_id": self.object_id,
+            "certificates": [certificate.pem for certificate in self.certificates],
         }
 
 
@@ -184,7 +190,16 @@ def _parse_client(raw: Any, index: int) -> RegisteredClient:
         roles=_names(raw.get("roles", []), f"{where}.roles"),
         scopes=_names(raw.get("scopes", list(DEFAULT_EXPOSED_SCOPES)), f"{where}.scopes"),
         object_id=object_id,
+        certificates=_certificates(raw.get("certificates", []), f"{where}.certificates"),
     )
+
+
+def _certificates(value: Any, where: str) -> tuple[ClientCertificate, ...]:
+    if not isinstance(value, list):
+        raise ValueError(f"{where} must be a list of PEM certificates")
+    parsed = tuple(parse_certificate(item, f"{where}[{index}]") for index, item in enumerate(value))
+    _no_duplicates([certificate.sha256.hex() for certificate in parsed], f"certificate in {where}")
+    return parsed
 
 
 def _parse_user(raw: Any, index: int) -> DirectoryUser:

@@ -4,7 +4,8 @@ Routes (``{tenant}`` is the tenant id or its domain, case-insensitive)::
 
     GET  /{tenant}/v2.0/.well-known/openid-configuration
     GET  /{tenant}/discovery/v2.0/keys
-    POST /{tenant}/oauth2/v2.0/token      client_credentials, jwt-bearer (OBO), refresh_token
+    POST /{tenant}/oauth2/v2.0/token      client_credentials, jwt-bearer (OBO), refresh_token;
+                                          the client by secret or certificate (client assertion)
 
 Admin (besides the shared ones): ``POST /_emulator/token`` mints a token directly (see
 ``minting``), ``POST /_emulator/rotate-keys`` rolls the signing key over. In process, the

@@ -169,3 +169,98 @@ def application_on_behalf_of(client_id: str) -> EntraError:
 
 def invalid_grant(code: int, message: str) -> EntraError:
     return EntraError("invalid_grant", code, message)
+
+
+# --- client assertions (private_key_jwt) -------------------------------------------------------
+CERTIFICATE_DOCS = "https://learn.microsoft.com/entra/identity-platform/certificate-credentials"
+
+
+def several_client_credentials() -> EntraError:
+    """A client secret (in the body or HTTP Basic) and a client assertion in one request.
+
+    RFC 6749 §2.3 forbids more than one client authentication method per request; Entra's exact
+    answer is not documented, so this is its generic malformed-request error.
+    """
+    return EntraError(
+        "invalid_request", 9002313, "Invalid request. Request is malformed or invalid."
+    )
+
+
+def unexpected_client_assertion_type() -> EntraError:
+    return EntraError("invalid_request", 90011, "Unexpected client assertion type.")
+
+
+def malformed_client_assertion() -> EntraError:
+    return EntraError("invalid_client", 50027, "JWT token is invalid or malformed.")
+
+
+def _found_key(start: dt.datetime, end: dt.datetime) -> str:
+    return f"Found key 'Start={_key_time(start)}, End={_key_time(end)}'"
+
+
+def _key_time(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
+
+
+def client_assertion_key_not_found(client_id: str, thumbprint: str) -> EntraError:
+    return EntraError(
+        "invalid_client", 700027,
+        "The certificate with identifier used to sign the client assertion is not registered on "
+        f"application. [Reason - The key was not found., Thumbprint of key used by client: "
+        f"'{thumbprint}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph "
+        f"to see configured keys for app Id '{client_id}'.]",
+    )
+
+
+def client_assertion_bad_signature(
+    thumbprint: str, start: dt.datetime, end: dt.datetime
+) -> EntraError:
+    return EntraError(
+        "invalid_client", 700027,
+        "Client assertion failed signature validation. [Reason - The provided signature value did "
+        f"not match the expected signature value., Thumbprint of key used by client: "
+        f"'{thumbprint}', {_found_key(start, end)}]",
+    )
+
+
+def client_assertion_key_expired(
+    thumbprint: str, start: dt.datetime, end: dt.datetime
+) -> EntraError:
+    return EntraError(
+        "invalid_client", 700027,
+        "Client assertion failed signature validation. [Reason - The key used is expired., "
+        f"Thumbprint of key used by client: '{thumbprint}', {_found_key(start, end)}]",
+    )
+
+
+def client_assertion_wrong_application() -> EntraError:
+    return EntraError(
+        "invalid_client", 700021,
+        "Client assertion application identifier doesn't match 'client_id' parameter. Review the "
+        f"documentation at {CERTIFICATE_DOCS} .",
+    )
+
+
+def client_assertion_wrong_audience() -> EntraError:
+    return EntraError(
+        "invalid_client", 700023,
+        "Client assertion audience claim does not match Realm issuer. Review the documentation at "
+        f"{CERTIFICATE_DOCS} .",
+    )
+
+
+def client_assertion_outside_time_range(
+    now: float, not_before: float | None, expires: float
+) -> EntraError:
+    return EntraError(
+        "invalid_client", 700024,
+        f"Client assertion is not within its valid time range. Current time: {_iso(now)}, "
+        f"assertion valid from {_iso(not_before or 0)}, expiry time of assertion {_iso(expires)}. "
+        f"Review the documentation at {CERTIFICATE_DOCS} .",
+    )
+
+
+def _iso(epoch: float) -> str:
+    # Entra prints .NET's round-trip format: seven fractional digits.
+    moment = dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"

@@ -1,7 +1,9 @@
 """The token endpoint's grants: client credentials, on-behalf-of and refresh token.
 
-Checks run in the order Entra applies them: grant type, client, secret, scope, then the grant's own
-inputs. Each failure raises ``EntraError`` with the AADSTS code a real tenant answers with.
+Checks run in the order Entra applies them: grant type, client, its credential (a secret, or a
+client assertion signed by a registered certificate: ``client_assertions``), scope, then the
+grant's own inputs. Each failure raises ``EntraError`` with the AADSTS code a real tenant answers
+with.
 """
 
 from __future__ import annotations
@@ -15,6 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from emulators.entra import errors
+from emulators.entra.client_assertions import (
+    CLIENT_ASSERTION_TYPE,
+    AssertionContext,
+    assertion_subject,
+    token_endpoints,
+    verify_client_assertion,
+)
 from emulators.entra.directory import Directory, RegisteredClient
 from emulators.entra.errors import EntraError, InvalidToken
 from emulators.entra.tokens import Authority, TokenIssuer, TokenVerifier, audience_matches
@@ -63,13 +72,22 @@ class TokenExchange:
     def _authenticate(
         self, form: Mapping[str, str], basic_auth: tuple[str, str] | None
     ) -> RegisteredClient:
-        client_id = form.get("client_id") or (basic_auth[0] if basic_auth else "")
+        assertion = form.get("client_assertion", "")
+        client_id = (
+            form.get("client_id") or (basic_auth[0] if basic_auth else "")
+            or (assertion_subject(assertion) if assertion else "")
+        )
         secret = form.get("client_secret") or (basic_auth[1] if basic_auth else "")
         if not client_id:
             raise errors.missing_parameter("client_id")
         client = self.directory.client(client_id)
         if client is None:
             raise errors.unknown_client(client_id, self.directory.tenant_domain)
+        if assertion and secret:
+            raise errors.several_client_credentials()
+        if assertion:
+            self._check_client_assertion(client, form, assertion)
+            return client
         if not secret:
             raise errors.missing_client_credential()
         if client.client_secret is None or not secrets.compare_digest(
@@ -77,6 +95,22 @@ class TokenExchange:
         ):
             raise errors.invalid_client_secret(client.client_id)
         return client
+
+    def _check_client_assertion(
+        self, client: RegisteredClient, form: Mapping[str, str], assertion: str
+    ) -> None:
+        assertion_type = form.get("client_assertion_type")
+        if not assertion_type:
+            raise errors.missing_parameter("client_assertion_type")
+        if assertion_type != CLIENT_ASSERTION_TYPE:
+            raise errors.unexpected_client_assertion_type()
+        tenants = (self.authority.tenant_id, self.directory.tenant_domain)
+        context = AssertionContext(
+            audiences=token_endpoints(self.authority.base_url, tenants),
+            now=self.issuer.clock.time(),
+            clock_skew_seconds=self.issuer.policy.clock_skew_seconds,
+        )
+        verify_client_assertion(assertion, client, context)
 
     # --- grants ----------------------------------------------------------------------------
     def _client_credentials(

@@ -38,11 +38,62 @@ def test_secrets_never_appear_in_repr() -> None:
     assert "UseDevelopmentStorage" not in text
 
 
-@pytest.mark.parametrize("missing", ["DATAVERSE_URL", "ENTRA_CLIENT_SECRET", "AzureWebJobsStorage"])
+@pytest.mark.parametrize("missing", ["DATAVERSE_URL", "AzureWebJobsStorage"])
 def test_missing_setting_is_named(missing: str) -> None:
     environ = {k: v for k, v in VALID.items() if k != missing}
     with pytest.raises(ConfigError, match=f"missing app setting {missing}"):
         load_settings(environ)
+
+
+@pytest.mark.parametrize("credentials", [
+    {}, {"ENTRA_CLIENT_SECRET": "s", "ENTRA_CLIENT_CERTIFICATE": "c"}])
+def test_the_app_registration_has_exactly_one_credential(credentials: dict[str, str]) -> None:
+    environ = {**{k: v for k, v in VALID.items() if k != "ENTRA_CLIENT_SECRET"}, **credentials}
+    with pytest.raises(ConfigError, match="exactly one of ENTRA_CLIENT_SECRET and "
+                                          "ENTRA_CLIENT_CERTIFICATE"):
+        load_settings(environ)
+
+
+def test_a_certificate_instead_of_the_secret_is_kept_out_of_repr() -> None:
+    environ = {**{k: v for k, v in VALID.items() if k != "ENTRA_CLIENT_SECRET"},
+               "ENTRA_CLIENT_CERTIFICATE": "-----BEGIN PRIVATE KEY-----secret-key"}
+    settings = load_settings(environ)
+    assert settings.entra.client_secret is None
+    assert settings.entra.client_certificate == "-----BEGIN PRIVATE KEY-----secret-key"
+    assert "secret-key" not in repr(settings)
+
+
+IDENTITY = {k: v for k, v in VALID.items() if k != "AzureWebJobsStorage"}
+
+
+@pytest.mark.parametrize(("extra", "endpoint"), [
+    ({"AzureWebJobsStorage__accountName": "contosostate"},
+     "https://contosostate.table.core.windows.net"),
+    ({"AzureWebJobsStorage__tableServiceUri": "https://contosostate.table.core.usgovcloudapi.net/",
+      "AzureWebJobsStorage__accountName": "contosostate"},
+     "https://contosostate.table.core.usgovcloudapi.net"),
+])
+def test_the_state_tables_by_managed_identity(extra: dict[str, str], endpoint: str) -> None:
+    state = load_settings({**IDENTITY, **extra}).state
+    assert state.connection_string is None and state.table_endpoint == endpoint
+
+
+def test_a_connection_string_wins_over_the_identity_form() -> None:
+    state = load_settings({**VALID, "AzureWebJobsStorage__accountName": "contosostate"}).state
+    assert state.connection_string == "UseDevelopmentStorage=true" and state.table_endpoint is None
+    own = load_settings({**IDENTITY, "STATE_STORAGE_CONNECTION": "UseDevelopmentStorage=true",
+                         "AzureWebJobsStorage__accountName": "contosostate"}).state
+    assert own.connection_string == "UseDevelopmentStorage=true"
+
+
+@pytest.mark.parametrize(("extra", "message"), [
+    ({"AzureWebJobsStorage__accountName": "Contoso-State"}, "must be a storage account name"),
+    ({"AzureWebJobsStorage__tableServiceUri": "http://contosostate.table.core.windows.net"},
+     "invalid app setting AzureWebJobsStorage__tableServiceUri"),
+])
+def test_a_bad_identity_storage_setting_is_named(extra: dict[str, str], message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        load_settings({**IDENTITY, **extra})
 
 
 @pytest.mark.parametrize(

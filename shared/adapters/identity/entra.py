@@ -25,6 +25,7 @@ from typing import Any
 import msal
 import requests
 
+from shared.adapters.identity.certificate import client_credential
 from shared.config import EntraSettings, HttpSettings
 from shared.errors import AuthFailed, System, TransientError, Unauthorized
 
@@ -68,15 +69,32 @@ class EntraTokenProvider:
         self._user_lock = threading.Lock()
         # (sha256 of the assertion, scope) -> (access token, monotonic time it stops being used)
         self._user_tokens: OrderedDict[tuple[str, str], tuple[str, float]] = OrderedDict()
-        self._app = msal.ConfidentialClientApplication(
-            entra.client_id,
-            client_credential=entra.client_secret,
-            authority=entra.authority,
-            http_client=VerifyingSession(http.verify, http.timeout_s),
-            # The default instance discovery asks login.microsoftonline.com about the authority,
-            # which fails for sovereign clouds' private hosts and for the local emulator.
-            instance_discovery=entra.authority_host.rstrip("/") == "https://login.microsoftonline.com",
-        )
+        self._entra = entra
+        self._http = http
+        self._built: msal.ConfidentialClientApplication | None = None
+        self._build_lock = threading.Lock()
+
+    @property
+    def _app(self) -> msal.ConfidentialClientApplication:
+        # Built on first use, inside ``_call``: MSAL reads the authority's metadata over the
+        # network when it is built, and building the app's services must make no call (an
+        # outage of Entra then surfaces as a transient failure of the work that needs a token).
+        with self._build_lock:
+            if self._built is None:
+                entra = self._entra
+                self._built = msal.ConfidentialClientApplication(
+                    entra.client_id,
+                    client_credential=client_credential(entra),
+                    authority=entra.authority,
+                    http_client=VerifyingSession(self._http.verify, self._http.timeout_s),
+                    # The default instance discovery asks login.microsoftonline.com about the
+                    # authority, which fails for sovereign clouds' private hosts and for the
+                    # local emulator.
+                    instance_discovery=(
+                        entra.authority_host.rstrip("/") == "https://login.microsoftonline.com"
+                    ),
+                )
+            return self._built
 
     def app_token(self, scope: str) -> str:
         """An app-only token (client credentials) for ``scope``, e.g. ``{org}/.default``."""

@@ -49,13 +49,15 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from azure.core.credentials import TokenCredential
 from azure.data.tables import TableClient, TableEntity
 
 from shared.adapters.storage import codec
+from shared.adapters.storage.account import table_service
 from shared.adapters.storage.rows import TableRows
 from shared.adapters.storage.runs import TableRuns
 from shared.config import StateSettings
-from shared.errors import ConfigError, DomainError, PreconditionFailed, System
+from shared.errors import DomainError, PreconditionFailed, System
 from shared.services.ports import (
     C,
     SyncKey,
@@ -87,15 +89,11 @@ class TableSyncStateStore(TableRuns):
         *,
         table_name: str = DEFAULT_TABLE,
         clock: Callable[[], datetime] = _utcnow,
+        credential: TokenCredential | None = None,
     ) -> TableSyncStateStore:
-        """The store on the configured storage account (connection string)."""
-        if not settings.connection_string:
-            raise ConfigError("sync state needs STATE_STORAGE_CONNECTION or AzureWebJobsStorage")
-        # The SDK's own retries stay few: a function's time is better spent on redelivery.
-        table = TableClient.from_connection_string(
-            settings.connection_string, table_name, retry_total=3
-        )
-        return cls(table, clock=clock)
+        """The store on the configured storage account (connection string or managed identity)."""
+        service = table_service(settings, credential=credential)
+        return cls(service.get_table_client(table_name), clock=clock)
 
     # --- watermark --------------------------------------------------------------------------
     def get_watermark(self, key: SyncKey) -> Versioned[datetime] | None:
