@@ -1,6 +1,8 @@
 """The Dataverse solution package (``devtools.solution_package``) built from
-``infra/dynamics/solution/``: the zip's layout, the manifest, the web resources it declares and
-the ribbon's references between buttons, commands, rules, labels and script libraries."""
+``infra/dynamics/solution/``: the zip's layout, the manifest and its root components, the web
+resources it declares, the ribbon's references between buttons, commands, rules, labels and script
+libraries, the opt-in type's placements on the standard main forms (form XML diffs) and the views,
+checked for the shape Dynamics imports and against the columns ``schema.json`` defines."""
 
 from __future__ import annotations
 
@@ -30,6 +32,36 @@ PREFIX = SCHEMA["publisher"]["prefix"]
 ROOT_FILES = ("solution.xml", "customizations.xml", "[Content_Types].xml")
 TABLES = ("contact", "lead")
 GRID_RIBBONS = ("Mscrm.HomepageGrid", "Mscrm.SubGrid")
+TABLE_SCHEMAS = {table["logical_name"]: table for table in SCHEMA["tables"]}
+SYSTEM_COLUMNS = {column["name"] for column in SCHEMA["system_columns"]}
+ALL_TABLES = ("account", "contact", "ec_emailaccount", "ec_emailsuppression", "ec_program",
+              "ec_syncschedule", "lead")
+GUID = re.compile(r"^\{[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\}$")
+ANY_GUID = re.compile(r"^\{?[0-9A-Fa-f]{8}(-[0-9A-Fa-f]{4}){3}-[0-9A-Fa-f]{12}\}?$")
+PICKLIST_CONTROL = "{3EF39988-22BB-4F0B-BBBE-64B5A3748AEE}"
+# Where the opt-in type goes: the standard main form's id, then its tab and section as Dynamics
+# names them, and their ids where the sources carry them (taken from exports of the standard
+# Contact and Account forms; the Sales Lead form's are not in the sources).
+PLACEMENTS = {
+    "contact": ("{1fed44d1-ae68-4a41-bd2b-f13acac4acfa}",
+                ("DETAILS_TAB", "{fe1c5c3b-d556-4552-a444-4781214a6d63}"),
+                ("CONTACT_PREFERENCES", "{42aa148d-17fa-4c73-8213-bd22400b74ea}")),
+    "account": ("{8448b78f-8f42-454e-8e2a-f8196b0419af}",
+                ("DETAILS_TAB", "{11a42c72-9ded-ea04-253d-2143e731b795}"),
+                ("CONTACT_PREFERENCES", "{2787a122-55d5-4c8d-9b21-c8d4ec8cc3fc}")),
+    "lead": ("{e3b6ddb7-8df0-4410-ac7b-fd32e5053d38}", ("details_tab", None),
+             ("CONTACT METHOD", None)),
+}
+# The elements of a <savedquery>, in the order Dynamics exports them (the first eleven required).
+SAVED_QUERY_ELEMENTS = ("IsCustomizable", "CanBeDeleted", "isquickfindquery", "isprivate",
+                        "isdefault", "savedqueryid", "layoutxml", "querytype", "fetchxml",
+                        "IntroducedVersion", "LocalizedNames", "Descriptions")
+SYSTEM_FORM_ELEMENTS = ("formid", "IntroducedVersion", "FormPresentation", "FormActivationState",
+                        "form")
+# savedquery querytype: 0 public, 1 advanced find, 2 associated, 4 quick find, 64 lookup.
+QUERY_TYPES = {"0", "1", "2", "4", "64"}
+FETCH_OPERATORS = {"eq", "ne", "like", "not-like", "null", "not-null", "in", "not-in", "gt", "ge",
+                   "lt", "le", "on", "on-or-after", "on-or-before", "last-x-days", "eq-userid"}
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +102,38 @@ def ribbons(customizations: ET.Element) -> dict[str, ET.Element]:
     return found
 
 
+def entity(customizations: ET.Element, table: str) -> ET.Element:
+    """The <Entity> of a table, by logical (lower-case) name."""
+    found = [element for element in customizations.findall("Entities/Entity")
+             if (element.findtext("Name") or "").lower() == table]
+    assert len(found) == 1, table
+    return found[0]
+
+
+def views(customizations: ET.Element) -> dict[str, list[ET.Element]]:
+    """The <savedquery> elements of each table, by logical name."""
+    return {(element.findtext("Name") or "").lower():
+            element.findall("SavedQueries/savedqueries/savedquery")
+            for element in customizations.findall("Entities/Entity")}
+
+
+def systemforms(customizations: ET.Element) -> dict[str, list[ET.Element]]:
+    """The <systemform> elements of each table, by logical name."""
+    return {(element.findtext("Name") or "").lower(): element.findall("FormXml/forms/systemform")
+            for element in customizations.findall("Entities/Entity")}
+
+
+def columns(table: str) -> set[str]:
+    """The columns schema.json defines for a table, its system columns included."""
+    return {column["name"] for column in TABLE_SCHEMAS[table]["columns"]} | SYSTEM_COLUMNS
+
+
+def view_name(view: ET.Element) -> str:
+    name = view.find("LocalizedNames/LocalizedName[@languagecode='1033']")
+    assert name is not None, view.findtext("savedqueryid")
+    return name.get("description", "")
+
+
 def test_the_three_root_files_are_at_the_root_and_well_formed(entries: dict[str, bytes]) -> None:
     for name in ROOT_FILES:
         assert name in entries
@@ -99,11 +163,17 @@ def test_the_solution_is_unmanaged_with_the_schema_publisher(solution: ET.Elemen
         SCHEMA["publisher"]["option_value_prefix"])
 
 
-def test_the_entity_ribbons_are_root_components(solution: ET.Element,
-                                                customizations: ET.Element) -> None:
-    entities = {component.get("schemaName")
+def test_every_table_is_a_shell_root_component(solution: ET.Element,
+                                               customizations: ET.Element) -> None:
+    """The tables customizations.xml declares, and only they, are root components as shells
+    (behavior 2): the solution carries their ribbon, forms and views, never their metadata."""
+    entities = {component.get("schemaName"): component.get("behavior")
                 for component in solution.iter("RootComponent") if component.get("type") == "1"}
-    assert entities == set(TABLES) == set(ribbons(customizations))
+    declared = {(entity.findtext("Name") or "").lower()
+                for entity in customizations.findall("Entities/Entity")}
+    assert set(entities) == declared == set(ALL_TABLES)
+    assert set(entities.values()) == {"2"}
+    assert set(ribbons(customizations)) == set(TABLES)
 
 
 def test_every_declared_web_resource_is_in_the_zip(entries: dict[str, bytes],
@@ -128,7 +198,7 @@ def test_every_web_resource_file_is_declared_and_a_root_component(
              if path.is_file() and not path.name.startswith(".")}
     assert "ec_/programs/command.js" in files
     # MSAL.js is shipped from its npm package, beside the dialog that loads it.
-    assert set(VENDORED) == {"ec_/programs/msal-browser.min.js"}
+    assert set(VENDORED) == {"ec_/programs/msal_browser.min.js"}
     for name, path in VENDORED.items():
         assert entries[f"WebResources/{name}"] == path.read_bytes()
     files |= set(VENDORED)
@@ -187,6 +257,17 @@ def _resolve(folder: PurePosixPath, reference: str) -> str | None:
         elif part not in ("", "."):
             parts.append(part)
     return "/".join(parts)
+
+
+def test_the_pages_load_msal_from_the_vendored_web_resource() -> None:
+    """The dialog and the timeline load MSAL.js, by default, from the web resource the builder
+    ships it as (relative to the page, which sits beside its script)."""
+    for name in ("ec_/programs/dialog.js", "ec_/timeline/timeline.js"):
+        text = (SOURCE / "WebResources" / name).read_text(encoding="utf-8")
+        defaults = re.findall(r'msalScript \|\| "([^"]+)"', text)
+        assert defaults, name
+        assert {_resolve(PurePosixPath(name).parent, default) for default in defaults} == set(
+            VENDORED), name
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -275,6 +356,327 @@ def test_ribbon_ids_carry_the_publisher_prefix(customizations: ET.Element) -> No
     assert [identifier for identifier in ids if not identifier.startswith(f"{PREFIX}.")] == []
 
 
+# --- the package as a whole --------------------------------------------------------------------
+def test_every_xml_part_is_well_formed(entries: dict[str, bytes]) -> None:
+    xml_parts = [name for name in entries if name.endswith(".xml")]
+    assert {"solution.xml", "customizations.xml", "[Content_Types].xml"} <= set(xml_parts)
+    for name in xml_parts:
+        assert entries[name].startswith(b'<?xml version="1.0" encoding="utf-8"?>'), name
+        ET.fromstring(entries[name])
+    # The sources too, the form and view files included: a broken one is caught here, not first
+    # by the builder.
+    for path in sorted(SOURCE.rglob("*.xml")):
+        ET.parse(path)
+
+
+def test_the_manifest_and_customizations_are_import_export_documents(
+        solution: ET.Element, customizations: ET.Element) -> None:
+    assert solution.tag == customizations.tag == "ImportExportXml"
+    assert solution.get("SolutionPackageVersion") and solution.get("languagecode") == "1033"
+    manifest = solution.find("SolutionManifest")
+    assert manifest is not None
+    assert [child.tag for child in manifest] == [
+        "UniqueName", "LocalizedNames", "Descriptions", "Version", "Managed", "Publisher",
+        "RootComponents", "MissingDependencies"]
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+", manifest.findtext("Version", ""))
+    assert customizations.get("OrganizationVersion")
+    assert customizations.findtext("Languages/Language") == "1033"
+    for component in manifest.iter("RootComponent"):
+        # A root component names its component by schema name or by id, never both.
+        assert (component.get("schemaName") is None) != (component.get("id") is None)
+        assert component.get("behavior") in {"0", "2"}
+
+
+@pytest.mark.parametrize("table", ALL_TABLES)
+def test_every_table_is_declared_as_an_unmodified_shell(customizations: ET.Element,
+                                                        table: str) -> None:
+    """The solution adds to tables that exist (standard ones, and the ec_ ones provisioning
+    creates from schema.json): it declares each with its schema.json display name and no
+    attribute, so an import never changes the table itself."""
+    element = entity(customizations, table)
+    name = element.find("Name")
+    assert name is not None and name.get("LocalizedName") == TABLE_SCHEMAS[table]["display_name"]
+    info = element.find("EntityInfo/entity")
+    assert info is not None and info.get("Name") == name.text and info.get("unmodified") == "1"
+    assert [child.tag for child in info] == ["attributes"]
+    attributes = info.find("attributes")
+    assert attributes is not None and len(attributes) == 0
+    # The parts of an <Entity> come in the order Dynamics exports them.
+    order = ["Name", "EntityInfo", "FormXml", "SavedQueries", "RibbonDiffXml"]
+    tags = [child.tag for child in element]
+    assert tags == [tag for tag in order if tag in tags]
+
+
+# --- the opt-in type on the standard main forms ------------------------------------------------
+def _placement(customizations: ET.Element, table: str) -> tuple[ET.Element, ET.Element]:
+    """The standard main form of a table and the cell the solution adds to it."""
+    form_id, (tab_name, _), (section_name, _) = PLACEMENTS[table]
+    forms = [form for form in entity(customizations, table).findall(
+        "FormXml/forms[@type='main']/systemform") if form.findtext("formid") == form_id]
+    assert len(forms) == 1, table
+    sections = forms[0].findall(f"form/tabs/tab[@name='{tab_name}']/columns/column/sections/"
+                                f"section[@name='{section_name}']")
+    assert len(sections) == 1, table
+    cells = sections[0].findall("rows/row/cell")
+    assert len(cells) == 1, table
+    return forms[0], cells[0]
+
+
+@pytest.mark.parametrize("table", PLACEMENTS)
+def test_the_opt_in_type_is_added_to_the_standard_main_form(customizations: ET.Element,
+                                                           table: str) -> None:
+    form, cell = _placement(customizations, table)
+    assert cell.get("solutionaction") == "Added"
+    controls = cell.findall("control")
+    assert len(controls) == 1
+    control = controls[0]
+    assert control.get("datafieldname") == control.get("id") == "ec_optintype"
+    assert "ec_optintype" in columns(table)
+    column = next(column for column in TABLE_SCHEMAS[table]["columns"]
+                  if column["name"] == "ec_optintype")
+    # A choice column shows in the option set control; read-only: the connector writes it.
+    assert column["type"] == "choice"
+    assert (control.get("classid") or "").upper() == PICKLIST_CONTROL
+    assert control.get("disabled") == "true"
+    label = cell.find("labels/label[@languagecode='1033']")
+    assert label is not None
+    assert label.get("description") == SCHEMA["choices"][column["choice"]]["display_name"]
+    # A diff: the one added cell is the only change; nothing of the form is modified or removed.
+    actions = [(element.tag, element.get("solutionaction")) for element in form.iter()
+               if element.get("solutionaction") is not None]
+    assert actions == [("cell", "Added")]
+
+
+@pytest.mark.parametrize("table", PLACEMENTS)
+def test_the_placement_names_the_standard_forms_tab_and_section(customizations: ET.Element,
+                                                                table: str) -> None:
+    form_id, (tab_name, tab_id), (section_name, section_id) = PLACEMENTS[table]
+    form, _ = _placement(customizations, table)
+    tab = form.find(f"form/tabs/tab[@name='{tab_name}']")
+    section = form.find(f".//section[@name='{section_name}']")
+    assert tab is not None and section is not None
+    assert tab.get("id") == tab_id
+    assert section.get("id") == section_id
+    # The standard forms' containers are the system's, not the solution's.
+    assert tab.get("IsUserDefined") == section.get("IsUserDefined") == "0"
+
+
+def test_only_the_three_standard_main_forms_are_in_the_solution(
+        solution: ET.Element, customizations: ET.Element) -> None:
+    forms = {table: [form.findtext("formid") for form in found]
+             for table, found in systemforms(customizations).items() if found}
+    assert forms == {table: [placement[0]] for table, placement in PLACEMENTS.items()}
+    components = {component.get("id") for component in solution.iter("RootComponent")
+                  if component.get("type") == "60"}
+    assert components == {placement[0] for placement in PLACEMENTS.values()}
+
+
+def test_form_xml_has_the_shape_dynamics_imports(customizations: ET.Element) -> None:
+    """<systemform>: formid, IntroducedVersion, FormPresentation, FormActivationState, then
+    <form> with tabs > tab > columns > column > sections > section > rows > row > cell >
+    (labels, control); each cell and control identified; ids GUIDs; labels with a language."""
+    children = {"form": ["tabs"], "tabs": ["tab"], "tab": ["labels", "columns"],
+                "columns": ["column"], "column": ["sections"], "sections": ["section"],
+                "section": ["labels", "rows"], "rows": ["row"], "row": ["cell"],
+                "cell": ["labels", "control"], "labels": ["label"], "control": ["parameters"]}
+    forms = [form for found in systemforms(customizations).values() for form in found]
+    assert forms
+    for form in forms:
+        assert [child.tag for child in form] == list(SYSTEM_FORM_ELEMENTS)
+        assert GUID.match(form.findtext("formid", ""))
+        assert form.findtext("FormPresentation") == form.findtext("FormActivationState") == "1"
+        layout = form.find("form")
+        assert layout is not None
+        for parent in layout.iter():
+            if parent.tag in children:
+                assert {child.tag for child in parent} <= set(children[parent.tag]), parent.tag
+        for element in layout.iter():
+            assert element.get("solutionaction") in {None, "Added", "Modified", "Removed"}
+            if element.tag in ("tab", "section"):
+                assert element.get("name")
+                assert element.get("id") is None or GUID.match(element.get("id", ""))
+        for cell in layout.iter("cell"):
+            assert GUID.match(cell.get("id", ""))
+        for label in layout.iter("label"):
+            assert label.get("description") and label.get("languagecode") == "1033"
+        for control in layout.iter("control"):
+            assert control.get("id") and ANY_GUID.match(control.get("classid", ""))
+    cells = [cell.get("id") for form in forms for cell in form.iter("cell")]
+    assert len(cells) == len(set(cells))
+
+
+def test_every_form_field_is_a_schema_column(customizations: ET.Element) -> None:
+    for table, forms in systemforms(customizations).items():
+        for form in forms:
+            for control in form.iter("control"):
+                field = control.get("datafieldname")
+                assert field is None or field in columns(table), (table, field)
+
+
+# --- the views ---------------------------------------------------------------------------------
+def _all_views(customizations: ET.Element) -> list[tuple[str, ET.Element]]:
+    return [(table, view) for table, found in views(customizations).items() for view in found]
+
+
+def test_the_email_suppression_views(customizations: ET.Element) -> None:
+    by_name = {view_name(view): view for view in views(customizations)["ec_emailsuppression"]}
+    assert set(by_name) == {"Active Email Suppressions", "Inactive Email Suppressions",
+                            "Resubscribe Requested", "Quick Find Active Email Suppressions"}
+
+    def cells(name: str) -> list[str]:
+        return [cell.get("name", "") for cell in by_name[name].iter("cell")]
+
+    def conditions(name: str) -> set[tuple[str | None, str | None, str | None]]:
+        entity_element = by_name[name].find("fetchxml/fetch/entity")
+        assert entity_element is not None
+        return {(condition.get("attribute"), condition.get("operator"), condition.get("value"))
+                for condition in entity_element.findall("filter[@type='and']/condition")}
+
+    assert cells("Active Email Suppressions") == [
+        "ec_emailaddress", "ec_reason", "ec_emailaccountid", "ec_suppressedon", "ec_origin",
+        "ec_requestresubscribe", "statuscode"]
+    assert conditions("Active Email Suppressions") == {("statecode", "eq", "0")}
+    assert "ec_resubscribedon" in cells("Inactive Email Suppressions")
+    assert conditions("Inactive Email Suppressions") == {("statecode", "eq", "1")}
+    assert {"ec_resubscriptionrequestedon", "ec_resubscriptionstatus"} <= set(
+        cells("Resubscribe Requested"))
+    assert conditions("Resubscribe Requested") == {("statecode", "eq", "0"),
+                                                   ("ec_requestresubscribe", "eq", "1")}
+    # The default public view is the active one; the quick find view is the only one of its kind.
+    defaults = [name for name, view in by_name.items()
+                if view.findtext("isdefault") == "1" and view.findtext("querytype") == "0"]
+    assert defaults == ["Active Email Suppressions"]
+
+
+@pytest.mark.parametrize("table", ["ec_emailaccount", "ec_syncschedule", "ec_program"])
+def test_each_connector_table_has_a_view(customizations: ET.Element, table: str) -> None:
+    found = views(customizations)[table]
+    assert len(found) == 1
+    assert found[0].findtext("querytype") == "0" and found[0].findtext("isdefault") == "0"
+
+
+def test_every_view_names_only_schema_columns(customizations: ET.Element) -> None:
+    """The grid (layoutxml) and the query (fetchxml) of every view name columns schema.json
+    defines for the view's table: cells, the row key, the jump column, attributes, sort orders
+    and filter conditions."""
+    checked = 0
+    for table, view in _all_views(customizations):
+        known = columns(table)
+        grid = view.find("layoutxml/grid")
+        assert grid is not None
+        named = {grid.get("jump", "")}
+        named |= {row.get("id", "") for row in grid.iter("row")}
+        named |= {cell.get("name", "") for cell in grid.iter("cell")}
+        fetch = view.find("fetchxml/fetch")
+        assert fetch is not None
+        named |= {attribute.get("name", "") for attribute in fetch.iter("attribute")}
+        named |= {element.get("attribute", "") for element in fetch.iter()
+                  if element.tag in ("order", "condition")}
+        assert sorted(named - known) == [], (table, view_name(view))
+        checked += len(named)
+    assert checked
+
+
+def test_every_view_has_the_shape_dynamics_imports(customizations: ET.Element) -> None:
+    for table, view in _all_views(customizations):
+        where = (table, view_name(view))
+        tags = [child.tag for child in view]
+        assert tags == [tag for tag in SAVED_QUERY_ELEMENTS if tag in tags], where
+        assert set(SAVED_QUERY_ELEMENTS[:11]) <= set(tags), where
+        for flag in ("IsCustomizable", "CanBeDeleted", "isquickfindquery", "isprivate",
+                     "isdefault"):
+            assert view.findtext(flag) in {"0", "1"}, where
+        assert view.findtext("isprivate") == "0", where
+        assert view.findtext("querytype") in QUERY_TYPES, where
+        assert (view.findtext("isquickfindquery") == "1") == (view.findtext("querytype") == "4")
+        assert view_name(view), where
+        # layoutxml: one grid of one result row keyed by the primary key, cells with widths.
+        layout = view.find("layoutxml")
+        assert layout is not None and [child.tag for child in layout] == ["grid"], where
+        grid = layout[0]
+        assert grid.get("name") == "resultset" and grid.get("select") == "1", where
+        assert grid.get("jump") == TABLE_SCHEMAS[table]["primary_name"], where
+        assert [child.tag for child in grid] == ["row"], where
+        row = grid[0]
+        assert row.get("name") == "result", where
+        assert row.get("id") == TABLE_SCHEMAS[table]["primary_key"], where
+        cells = list(row)
+        assert cells and {cell.tag for cell in cells} == {"cell"}, where
+        assert all(cell.get("name") and cell.get("width", "").isdigit() for cell in cells)
+        assert len({cell.get("name") for cell in cells}) == len(cells), where
+        # fetchxml: a query of this table reading the key and every column the grid shows.
+        fetch = view.find("fetchxml/fetch")
+        assert fetch is not None, where
+        assert fetch.get("version") == "1.0" and fetch.get("mapping") == "logical", where
+        entities = fetch.findall("entity")
+        assert len(entities) == 1 and entities[0].get("name") == table, where
+        fetched = {attribute.get("name") for attribute in entities[0].findall("attribute")}
+        assert TABLE_SCHEMAS[table]["primary_key"] in fetched, where
+        assert {cell.get("name") for cell in cells} <= fetched, where
+        for order in entities[0].findall("order"):
+            assert order.get("descending") in {"true", "false"}, where
+        for element in entities[0].iter():
+            if element.tag == "filter":
+                assert element.get("type") in {"and", "or"}, where
+            if element.tag == "condition":
+                assert element.get("operator") in FETCH_OPERATORS, where
+        assert entities[0].find(".//link-entity") is None, where
+
+
+def test_view_conditions_use_values_the_columns_allow(customizations: ET.Element) -> None:
+    for table, view in _all_views(customizations):
+        definitions = {column["name"]: column for column in TABLE_SCHEMAS[table]["columns"]}
+        for condition in view.iter("condition"):
+            column = definitions[condition.get("attribute", "")]
+            value = condition.get("value")
+            if condition.get("operator") != "eq":
+                continue
+            if column["type"] in ("state", "status"):
+                assert int(value or "") in {option["value"] for option in column["options"]}
+            elif column["type"] == "choice":
+                options = SCHEMA["choices"][column["choice"]]["options"]
+                assert int(value or "") in {option["value"] for option in options}
+            elif column["type"] == "bool":
+                assert value in {"0", "1"}
+
+
+def test_the_quick_find_view_searches_the_email_address(customizations: ET.Element) -> None:
+    for table, found in views(customizations).items():
+        assert len([view for view in found if view.findtext("querytype") == "4"]) <= 1, table
+    quick = [view for view in views(customizations)["ec_emailsuppression"]
+             if view.findtext("querytype") == "4"]
+    assert len(quick) == 1
+    view = quick[0]
+    assert view.findtext("isquickfindquery") == "1" and view.findtext("isdefault") == "1"
+    searched = view.findall("fetchxml/fetch/entity/filter[@isquickfindfields='1']")
+    assert len(searched) == 1 and searched[0].get("type") == "or"
+    conditions = [(condition.get("attribute"), condition.get("operator"), condition.get("value"))
+                  for condition in searched[0]]
+    assert conditions == [("ec_emailaddress", "like", "{0}")]
+    string_columns = {column["name"] for column in TABLE_SCHEMAS["ec_emailsuppression"]["columns"]
+                      if column["type"] in ("string", "memo")}
+    assert {attribute for attribute, _, _ in conditions} <= string_columns
+
+
+def test_view_ids_are_stable_guids_written_in_the_sources(
+        solution: ET.Element, customizations: ET.Element) -> None:
+    """A view's id is written in its source file (named by it), so every build, and every
+    import, updates the same view rather than adding one."""
+    ids = [view.findtext("savedqueryid", "") for _, view in _all_views(customizations)]
+    assert ids and all(GUID.match(view_id) for view_id in ids)
+    assert len(ids) == len(set(ids))
+    sources = {path.stem: path for path in (SOURCE / "Entities").glob("*/SavedQueries/*.xml")}
+    assert set(sources) == set(ids)
+    for table, view in _all_views(customizations):
+        path = sources[view.findtext("savedqueryid", "")]
+        assert path.parent.parent.name.lower() == table
+    components = {component.get("id") for component in solution.iter("RootComponent")
+                  if component.get("type") == "26"}
+    assert components == set(ids)
+    names = [(table, view_name(view)) for table, view in _all_views(customizations)]
+    assert len(names) == len(set(names))
+
+
 def test_two_builds_are_byte_identical(package: Path, tmp_path: Path) -> None:
     again = tmp_path / "again.zip"
     build(again)
@@ -316,6 +718,85 @@ def test_a_new_file_is_declared_without_other_edits(tmp_path: Path) -> None:
     names = {resource.name: resource.type for resource in built.web_resources}
     assert names["ec_/programs/extra.css"] == 2
     assert b"<Name>ec_/programs/extra.css</Name>" in built.entries["customizations.xml"]
+
+
+def test_a_build_from_a_copy_of_the_sources_is_byte_identical(package: Path,
+                                                              tmp_path: Path) -> None:
+    """Nothing of where the sources are, or when they were built, ends up in the zip."""
+    copy = tmp_path / "copy.zip"
+    build(copy, _copy_source(tmp_path))
+    assert copy.read_bytes() == package.read_bytes()
+
+
+ACTIVE_VIEW = "{2d17b58e-e4fb-5abd-8a70-058dfb416ed1}.xml"
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+
+
+def test_the_build_refuses_a_view_naming_a_column_the_schema_lacks(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
+    _edit(view, '<attribute name="ec_origin" />', '<attribute name="ec_originx" />')
+    with pytest.raises(ValueError, match="no column ec_originx"):
+        build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_grid_column_the_query_does_not_read(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
+    _edit(view, '          <attribute name="ec_origin" />\n', "")
+    with pytest.raises(ValueError, match="shows ec_origin, which the query does not read"):
+        build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_form_field_the_schema_lacks(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    form = next((source / "Entities" / "Account" / "FormXml" / "main").glob("*.xml"))
+    _edit(form, 'datafieldname="ec_optintype"', 'datafieldname="ec_optin"')
+    with pytest.raises(ValueError, match="no column ec_optin"):
+        build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_view_of_an_undeclared_table(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    folder = source / "Entities" / "ec_emailsuppression"
+    folder.rename(folder.with_name("Annotation"))
+    with pytest.raises(ValueError, match="declares no table named Annotation"):
+        build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_file_not_named_by_its_id(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
+    view.rename(view.with_name("active.xml"))
+    with pytest.raises(ValueError, match="names the file"):
+        build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_web_resource_name_dataverse_refuses(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    (source / "WebResources" / "ec_" / "programs" / "extra-style.css").write_text(
+        "body {}\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="extra-style.css"):
+        find_web_resources(source, PREFIX)
+
+
+def test_a_new_view_is_declared_without_other_edits(tmp_path: Path) -> None:
+    source = _copy_source(tmp_path)
+    folder = source / "Entities" / "ec_emailsuppression" / "SavedQueries"
+    new_id = "{00000000-0000-4000-8000-000000000001}"
+    text = (folder / ACTIVE_VIEW).read_text(encoding="utf-8")
+    text = text.replace("{2d17b58e-e4fb-5abd-8a70-058dfb416ed1}", new_id)
+    text = text.replace("Active Email Suppressions", "All Email Suppressions")
+    (folder / f"{new_id}.xml").write_text(text, encoding="utf-8")
+    built = build(tmp_path / "out.zip", source)
+    assert new_id in {view.id for view in built.views}
+    assert f'<RootComponent type="26" id="{new_id}" behavior="0" />'.encode() in built.entries[
+        "solution.xml"]
 
 
 COMMAND_HARNESS = r"""

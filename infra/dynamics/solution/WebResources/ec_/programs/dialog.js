@@ -10,7 +10,7 @@
  *   getToken    function(loginHint) -> Promise<string>: a token source of the host's own; or
  *   clientId, authority, scope   MSAL.js (single-page app registration; the scope is the
  *               connector API's, e.g. "api://connector/user_impersonation"); msalScript: where
- *               msal-browser.min.js is (default: beside this page); redirectUri (default: this
+ *               msal_browser.min.js is (default: beside this page); redirectUri (default: this
  *               page, without its query).
  *   closeDelayMs  how long the "all enrolled" message shows before the dialog closes (1000).
  *
@@ -18,7 +18,7 @@
  *   window.ecConnectorConfig = { apiBaseUrl: "https://<app>.azurewebsites.net/api",
  *     clientId: "<SPA app registration>", authority: "https://login.microsoftonline.com/<tenant>",
  *     scope: "api://connector/user_impersonation" };
- * and ec_/programs/msal-browser.min.js is @azure/msal-browser's lib/msal-browser.min.js. The SPA
+ * and ec_/programs/msal_browser.min.js is @azure/msal-browser's lib/msal-browser.min.js. The SPA
  * registration lists this page's URL as a redirect URI and is allowed the API's scope; the Function
  * App's CORS names the organisation's origin. The token is got silently with the CRM user's
  * name as login hint; when that fails a Sign in button offers a popup.
@@ -139,7 +139,7 @@
         }
         const config = state.config;
         if (typeof msal === "undefined") {
-            await loadScript(config.msalScript || "msal-browser.min.js");
+            await loadScript(config.msalScript || "msal_browser.min.js");
         }
         const redirectUri = config.redirectUri ||
             window.location.origin + window.location.pathname;

@@ -81,7 +81,7 @@
         if (!msalReady) {
             msalReady = (typeof msal !== "undefined" ? Promise.resolve() : new Promise((ok, fail) => {
                 const script = document.createElement("script");
-                script.src = config.msalScript || "../programs/msal-browser.min.js";
+                script.src = config.msalScript || "../programs/msal_browser.min.js";
                 script.onload = ok;
                 script.onerror = () => fail(new Error("MSAL.js is missing from the solution."));
                 document.head.appendChild(script);
