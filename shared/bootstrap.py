@@ -34,7 +34,9 @@ from shared.adapters.storage.event_store import TableEventStore
 from shared.adapters.storage.run_journal import TableRunJournal
 from shared.adapters.storage.sync_state import DEFAULT_TABLE as SYNC_STATE_TABLE
 from shared.adapters.storage.sync_state import TableSyncStateStore
+from shared.adapters.telemetry import MeteredCallStats, configure_telemetry
 from shared.config import Settings, load_settings
+from shared.errors import System
 from shared.services.engagement.applier import EngagementApplier
 from shared.services.engagement.reader import EngagementReader
 from shared.services.enrolment.service import EnrolmentService
@@ -163,14 +165,17 @@ _hosted_publisher: BatchPublisher | None = None
 def build_services(
     environ: dict[str, str], *, publisher: BatchPublisher | None = None
 ) -> Services:
+    configure_telemetry(environ)  # first: a settings error below is then sent too
     settings = load_settings(environ)
     tokens = EntraTokenProvider(settings.entra, settings.http)
     dataverse = DataverseClient(
-        settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope)
+        settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope),
+        stats=MeteredCallStats(System.DATAVERSE),
     )
     credential = _managed_identity() if needs_identity(settings) else None
     tables = table_service(settings.state, credential=credential)
-    platform = DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ)
+    platform = DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ,
+                                       stats=MeteredCallStats(System.DOTDIGITAL))
     return Services(
         settings=settings,
         crm_settings=DataverseCrmSettings(dataverse),

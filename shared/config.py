@@ -131,6 +131,10 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Days completed runs and run summaries are kept before they are purged (30)",
     ),
+    "APPLICATIONINSIGHTS_CONNECTION_STRING": (
+        False,
+        "Application Insights: logs, traces and metrics are sent there (nothing is sent without)",
+    ),
     "LOCAL_QUEUE_DIR": (
         False,
         "Dev host only: directory of the durable local queues (the app never reads it)",

@@ -14,11 +14,13 @@ import logging
 import azure.functions as func
 
 from shared import bootstrap
+from shared.domain.model import SyncType
 from shared.services.engagement.applier import apply_engagement_delivery
 from shared.services.optin.applier import apply_optin_delivery
 from shared.services.ports import ReceivedMessage
 from shared.services.suppression.applier import apply_suppression_delivery
 from shared.services.sync.delivery import ApplyResult
+from shared.services.telemetry import batch_scope
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -42,7 +44,7 @@ def received(message: func.ServiceBusMessage) -> ReceivedMessage:
 )
 def apply_optin(message: func.ServiceBusMessage) -> None:
     result = apply_optin_delivery(received(message), bootstrap.services().optin_applier())
-    _log("opt-in", message, result)
+    _log("opt-in", SyncType.CONTACT_OPT_IN, message, result)
 
 
 @bp.function_name("ApplySuppressionBatch")
@@ -54,7 +56,8 @@ def apply_optin(message: func.ServiceBusMessage) -> None:
 )
 def apply_suppression(message: func.ServiceBusMessage) -> None:
     applier = bootstrap.services().suppression_applier()
-    _log("suppression", message, apply_suppression_delivery(received(message), applier))
+    _log("suppression", SyncType.SUPPRESSION_LISTS, message,
+         apply_suppression_delivery(received(message), applier))
 
 
 @bp.function_name("ApplyEngagementBatch")
@@ -66,12 +69,16 @@ def apply_suppression(message: func.ServiceBusMessage) -> None:
 )
 def apply_engagement(message: func.ServiceBusMessage) -> None:
     applier = bootstrap.services().engagement_applier()
-    _log("engagement", message, apply_engagement_delivery(received(message), applier))
+    _log("engagement", SyncType.ENGAGEMENT, message,
+         apply_engagement_delivery(received(message), applier))
 
 
-def _log(label: str, message: func.ServiceBusMessage, result: ApplyResult) -> None:
-    logger.info(
-        "%s message %s delivery %d: applied_now=%s dead_lettered=%s counters=%s",
-        label, message.message_id, message.delivery_count or 1, result.applied_now,
-        result.dead_lettered, result.counters,
-    )
+def _log(
+    label: str, sync_type: SyncType, message: func.ServiceBusMessage, result: ApplyResult
+) -> None:
+    with batch_scope(result.ref, sync_type):  # the line carries the batch's run, as its work did
+        logger.info(
+            "%s message %s delivery %d: applied_now=%s dead_lettered=%s counters=%s",
+            label, message.message_id, message.delivery_count or 1, result.applied_now,
+            result.dead_lettered, result.counters,
+        )

@@ -32,7 +32,8 @@ from shared.services.ports import (
     SyncKey,
     SyncStateStore,
 )
-from shared.services.sync.schedules import ScheduleKeeper
+from shared.services.sync.schedules import ScheduleKeeper, read_changed_failed
+from shared.services.telemetry import batch_scope, current, telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -89,18 +90,29 @@ class DeliveryDeps:
 def handle_delivery(
     received: ReceivedMessage, deps: DeliveryDeps, kind: BatchKind[B]
 ) -> ApplyResult:
-    """Decode, apply and account one delivery (see the module docstring)."""
+    """Decode, apply and account one delivery (see the module docstring).
+
+    What it logs, counts and requests is attributed to the batch's run (``batch_scope``).
+    """
     try:
         command = kind.decode(received.body)
     except MessageFormatError as error:
         # Found by the run and batch its properties name, so the run still completes.
         unreadable = kind.unreadable(received.application_properties)
-        counters = kind.failed(unreadable.items if unreadable else 0)
-        if unreadable is not None:
-            _count_as_failed(deps, kind, unreadable.ref, counters, error, permanent=True,
-                             delivery_count=received.delivery_count)
-        return _dead_letter(deps, received, None if unreadable is None else unreadable.ref,
-                            counters, error)
+        ref = None if unreadable is None else unreadable.ref
+        with batch_scope(ref, kind.sync_type, "sync.apply", queue=deps.queue):
+            counters = kind.failed(unreadable.items if unreadable else 0)
+            if unreadable is not None:
+                _count_as_failed(deps, kind, unreadable.ref, counters, error, permanent=True,
+                                 delivery_count=received.delivery_count)
+            return _dead_letter(deps, received, ref, counters, error)
+    with batch_scope(command.ref, kind.sync_type, "sync.apply", queue=deps.queue):
+        return _apply(received, deps, kind, command)
+
+
+def _apply(
+    received: ReceivedMessage, deps: DeliveryDeps, kind: BatchKind[B], command: B
+) -> ApplyResult:
     ref = command.ref
     try:
         counters = kind.apply(command)
@@ -110,13 +122,25 @@ def handle_delivery(
         if not permanent and received.delivery_count < deps.max_delivery_count:
             raise
         counters = kind.failed(len(command.items))
+        if not permanent:
+            # The last delivery: the broker dead-letters it once it is abandoned, even if the
+            # counting below fails.
+            telemetry().dead_lettered(current(), reason=type(error).__name__)
         _count_as_failed(deps, kind, ref, counters, error, permanent=permanent,
                          delivery_count=received.delivery_count)
         if permanent:
             return _dead_letter(deps, received, ref, counters, error)
         raise  # the last delivery: the broker dead-letters it
+    _count_records(outcome, counters)
     _complete_if_last(deps, kind, ref, outcome, received.delivery_count)
     return ApplyResult(ref, counters, outcome.applied_now)
+
+
+def _count_records(outcome: BatchOutcome, counters: dict[str, int]) -> None:
+    # Once per batch: a redelivered batch was counted by the delivery that applied it.
+    if outcome.applied_now:
+        read, changed, failed = read_changed_failed(counters)
+        telemetry().records(current(), read=read, changed=changed, failed=failed)
 
 
 def _count_as_failed(
@@ -132,6 +156,7 @@ def _count_as_failed(
     logger.error("%s batch %d of run %s given up: %s", kind.label, ref.batch, ref.run_id, error)
     try:
         outcome = deps.state.mark_batch_applied(kind.key(ref), ref.run_id, ref.batch, counters)
+        _count_records(outcome, counters)
         # A given-up batch may be the one that completes its run: its schedule is written here.
         _complete_if_last(deps, kind, ref, outcome, delivery_count)
     except Exception as counting_error:
@@ -149,6 +174,7 @@ def _dead_letter(
                                description=str(error)[:1000])
     logger.error("message %s dead-lettered on delivery %d: %s", received.message_id,
                  received.delivery_count, reason)
+    telemetry().dead_lettered(current(), reason=reason)
     return ApplyResult(ref, counters, applied_now=False, dead_lettered=reason)
 
 
@@ -161,4 +187,5 @@ def _complete_if_last(
     # would never be due again. Rewriting None and the same result is harmless otherwise.
     redelivered = not outcome.applied_now and delivery_count > 1
     if outcome.completed_now or (redelivered and outcome.run.status is RunStatus.COMPLETED):
-        deps.schedules.completed(ref.account, kind.sync_type, outcome.run, deps.clock())
+        deps.schedules.completed(ref.account, kind.sync_type, outcome.run, deps.clock(),
+                                 repeated=not outcome.completed_now)

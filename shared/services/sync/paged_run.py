@@ -277,7 +277,8 @@ class RunInFlight(Generic[Item]):
                 )
         if update.run.status is RunStatus.COMPLETED:
             # Also when an earlier attempt completed it: writing the same result again is harmless.
-            deps.schedules.completed(self.account.row_id, feed.sync_type, update.run, now)
+            deps.schedules.completed(self.account.row_id, feed.sync_type, update.run, now,
+                                     repeated=not update.completed_now)
             self.progress.completed = True
         deps.state.delete_checkpoint(feed.key, PageCursor, etag=self.etag)
         self.progress.finished = True

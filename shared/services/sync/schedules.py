@@ -24,6 +24,7 @@ from dataclasses import replace
 from shared.domain.model import EmailAccount, ScheduleUpdate, SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import next_sync_after, schedule_problem
 from shared.services.ports import CrmSettings, RunState
+from shared.services.telemetry import Dimensions, telemetry
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +44,17 @@ def format_result(counters: Mapping[str, int], *, dry_run: bool = False) -> str:
     ``items`` counts what was read; what was changed is every ``changed_<table>`` counter of an
     opt-in run, or the rows, flags and Notes a suppression run wrote.
     """
-    read = counters.get("items", 0)
-    changed = sum(value for name, value in counters.items()
-                  if name.startswith("changed_") or name in _SUPPRESSION_CHANGES)
-    failed = counters.get("failed", 0)
+    read, changed, failed = read_changed_failed(counters)
     verb = "would change" if dry_run else "changed"
     return f"{read:,} read, {changed:,} {verb}, {failed:,} failed"
+
+
+def read_changed_failed(counters: Mapping[str, int]) -> tuple[int, int, int]:
+    """What a run's (or a batch's) counters read, changed and failed, as ``format_result``
+    says them."""
+    changed = sum(value for name, value in counters.items()
+                  if name.startswith("changed_") or name in _SUPPRESSION_CHANGES)
+    return counters.get("items", 0), changed, counters.get("failed", 0)
 
 
 class ScheduleKeeper:
@@ -95,13 +101,24 @@ class ScheduleKeeper:
         self._crm.update_schedule(schedule.row_id, ScheduleUpdate(status=SyncStatus.IN_PROGRESS))
 
     def completed(
-        self, email_account_id: str, sync_type: SyncType, run: RunState, now: dt.datetime
+        self, email_account_id: str, sync_type: SyncType, run: RunState, now: dt.datetime,
+        *, repeated: bool = False,
     ) -> None:
         """The run's last batch is applied: status ``None``, Last Sync and the run's result.
 
         Called by whichever side sees the run complete (the applier of the last batch, or the
-        reader when a run published nothing to apply); writing it twice is harmless.
+        reader when a run published nothing to apply); writing it twice is harmless. A caller
+        that knows it is writing a completed run again (``repeated``) keeps the run's duration
+        from being measured twice.
         """
+        if not repeated:
+            # Before the writes: a failed write is redone by a repeated call, measured no more.
+            finished = run.completed_at or now
+            telemetry().run_completed(
+                Dimensions(run_id=run.run_id, email_account_id=email_account_id,
+                           sync_type=sync_type.label, dry_run=run.dry_run),
+                duration_s=max((finished - run.started_at).total_seconds(), 0.0),
+            )
         result = format_result(run.counters, dry_run=run.dry_run)
         for schedule in self._crm.sync_schedules():
             if schedule.email_account_id == email_account_id and schedule.sync_type == sync_type:
