@@ -14,13 +14,15 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
-from functools import cached_property
-from typing import Any
+from typing import Any, Literal
 
 from emulators.clock import Clock
 from emulators.dataverse import bulk, errors, reads, writes
 from emulators.dataverse.calls import ApiCall, Features, Identity, Outcome
 from emulators.dataverse.errors import JSON_CONTENT_TYPE, DataverseError
+from emulators.dataverse.metadata import is_metadata_path, run_metadata
+from emulators.dataverse.metadata.catalog import Catalog
+from emulators.dataverse.metadata.changes import standard_only
 from emulators.dataverse.payload import WriteRules
 from emulators.dataverse.resource import Preferences, Resource, parse_preferences, parse_resource
 from emulators.dataverse.schema import Schema, Table, with_owner_columns
@@ -29,18 +31,43 @@ from emulators.dataverse.store import DataStore
 from emulators.http import Response
 
 API_ROOT = "/api/data/v9.2/"
+# Where the environment's metadata starts: the whole schema file ("connector"), or only the tables
+# Dataverse ships, without the connector's columns and choices ("standard", an environment the
+# connector's schema has not been provisioned in yet).
+Baseline = Literal["connector", "standard"]
+BASELINES: tuple[Baseline, ...] = ("connector", "standard")
 
 
 class DataverseApi:
     def __init__(self, schema: Schema, clock: Clock, lock: threading.RLock) -> None:
         # Ownership (``ownerid``) is a platform column the schema file leaves out.
-        self.schema = schema = with_owner_columns(schema)
+        self.connector_schema = schema = with_owner_columns(schema)
         self.clock = clock
         self.lock = lock
         self.store = DataStore(schema)
         self.security = Security()
         self._features = Features()
         self.base_url = ""
+        self.baseline: Baseline = "connector"
+        self.schema = schema
+        self._by_entity_set = schema.by_entity_set()
+        self.catalog = Catalog.for_schema(schema)
+
+    def replace_schema(self, schema: Schema) -> None:
+        """Run on ``schema`` from now on (a metadata change); caller holds the lock."""
+        self.schema = schema
+        self._by_entity_set = schema.by_entity_set()
+        self.store.use_schema(schema)
+
+    def use_baseline(self, baseline: Baseline) -> None:
+        """Start the metadata again from ``baseline``; rows of the standard tables are kept,
+        without the connector's columns when the baseline is ``standard``."""
+        schema = self.connector_schema
+        if baseline == "standard":
+            schema = standard_only(schema)
+        self.baseline = baseline
+        self.catalog = Catalog.for_schema(schema)
+        self.replace_schema(schema)
 
     @property
     def features(self) -> Features:
@@ -55,10 +82,6 @@ class DataverseApi:
     @property
     def api_url(self) -> str:
         return self.base_url + API_ROOT
-
-    @cached_property
-    def _by_entity_set(self) -> dict[str, Table]:
-        return self.schema.by_entity_set()
 
     @property
     def hidden_tables(self) -> frozenset[str]:
@@ -112,6 +135,8 @@ class DataverseApi:
             return Outcome(failure.response())
 
     def _execute(self, call: ApiCall, identity: Identity) -> Outcome:
+        if is_metadata_path(call.path):
+            return run_metadata(self, call)
         if call.path in ("WhoAmI", "WhoAmI()"):
             if call.method != "GET":
                 raise errors.no_http_resource(self.api_url + call.path)

@@ -6,8 +6,10 @@ the operations of a ``$batch``), priced by the cost model and then answered. Not
 the choices made where the reference is silent are in ``emulators/dataverse/README.md``.
 
 Admin (besides the shared ones): ``POST /_emulator/config`` takes ``service_protection``,
-``cost_model``, ``lead_table_enabled``, ``bulk_unsupported_tables`` and ``collation``
-(``CI_AI`` or ``CI_AS``); ``GET`` reports them. The seed's ``users`` section names system users
+``cost_model``, ``lead_table_enabled``, ``bulk_unsupported_tables``, ``collation`` (``CI_AI`` or
+``CI_AS``) and ``schema`` (``connector``: the whole schema file, the default; ``standard``: only
+the tables Dataverse ships, for provisioning the connector's schema through the metadata API);
+``GET`` reports them. The seed's ``users`` section names system users
 and switches per-user access on (``security.py``); a reset forgets them.
 """
 
@@ -22,7 +24,7 @@ from typing import Any
 
 from emulators.clock import Clock
 from emulators.dataverse import errors, seeding
-from emulators.dataverse.api import DataverseApi
+from emulators.dataverse.api import BASELINES, DataverseApi
 from emulators.dataverse.batch import MAX_OPERATIONS, MAX_URL_LENGTH, run_batch
 from emulators.dataverse.calls import ApiCall, Features, Identity, Outcome
 from emulators.dataverse.errors import DataverseError
@@ -35,8 +37,13 @@ from emulators.http import Emulator, Request, Response, Route, route
 
 MAX_GET_URL_LENGTH = 32_768
 _API = r"/api/data/v9\.[0-2]/"
+_METADATA = (
+    r"(?:EntityDefinitions|GlobalOptionSetDefinitions|RelationshipDefinitions|InsertOptionValue"
+    r"|UpdateOptionValue|DeleteOptionValue|PublishXml|PublishAllXml)(?:[(/].*)?"
+)
 _ROUTES = (
     ("batch", _API + r"\$batch"),
+    ("metadata", _API + _METADATA),
     ("whoami", _API + r"WhoAmI(?:\(\))?"),
     ("bulk", _API + r"[^/()]+/Microsoft\.Dynamics\.CRM\.[A-Za-z]+"),
     ("count", _API + r"[^/()]+/\$count"),
@@ -47,7 +54,7 @@ _METHODS = ("GET", "POST", "PATCH", "PUT", "DELETE")
 _VERSION_ROOT = re.compile(_API)
 _SETTINGS = frozenset(
     {"service_protection", "cost_model", "lead_table_enabled", "bulk_unsupported_tables",
-     "collation"}
+     "collation", "schema"}
 )
 
 
@@ -183,6 +190,7 @@ class DataverseEmulator(Emulator):
 
     # --- admin hooks -----------------------------------------------------------------------
     def reset(self) -> None:
+        self.api.use_baseline("connector")
         self.api.store.clear()
         self.api.security.clear()
         self.api.features = Features()
@@ -231,6 +239,11 @@ class DataverseEmulator(Emulator):
                 f"{sorted(self.api.schema.tables)}"
             )
         collation = collation_named(payload.get("collation", features.collation.name))
+        baseline = payload.get("schema", self.api.baseline)
+        if baseline not in BASELINES:
+            raise ValueError(f"schema must be one of {list(BASELINES)}")
+        if "schema" in payload:
+            self.api.use_baseline(baseline)
         self.protection.configure(limits)
         self.cost_model = cost_model
         self.api.features = Features(
@@ -243,6 +256,7 @@ class DataverseEmulator(Emulator):
             "lead_table_enabled": lead_enabled,
             "bulk_unsupported_tables": sorted(unsupported),
             "collation": collation.name,
+            "schema": self.api.baseline,
             "max_page_size": MAX_PAGE_SIZE,
             "max_get_url_length": MAX_GET_URL_LENGTH,
             "max_batch_url_length": MAX_URL_LENGTH,

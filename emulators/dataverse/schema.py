@@ -59,6 +59,7 @@ class Column:
     type_column: str | None = None
     computed_from: tuple[str, ...] = ()
     labels: Mapping[str, str] = field(default_factory=dict)
+    format: str | None = None  # strings: ``email``, ``url``, ``text`` (a display hint)
 
     @property
     def read_name(self) -> str:
@@ -114,6 +115,15 @@ class Schema:
     def by_entity_set(self) -> dict[str, Table]:
         return {table.entity_set: table for table in self.tables.values()}
 
+    @property
+    def publisher_prefix(self) -> str:
+        """The customization prefix of the connector's own tables, columns and choices."""
+        return str(self.raw.get("publisher", {}).get("prefix", "ec"))
+
+    @property
+    def option_value_prefix(self) -> int:
+        return int(self.raw.get("publisher", {}).get("option_value_prefix", 10000))
+
 
 def load_schema(path: Path = SCHEMA_PATH) -> Schema:
     """Read and check the schema file; raises ``ValueError`` naming the first problem."""
@@ -135,6 +145,14 @@ def with_owner_columns(schema: Schema) -> Schema:
         owner = Column(name="ownerid", type="lookup", schema_name="OwnerId", read_only=True)
         tables[name] = replace(table, columns={**table.columns, "ownerid": owner})
     return replace(schema, tables=tables)
+
+
+def system_columns(schema: Schema) -> tuple[Column, ...]:
+    """The columns every table has (``system_columns`` of the file), for tables created later."""
+    return tuple(
+        _column(spec, f"system_columns.{spec.get('name')}", schema.choices)
+        for spec in schema.raw.get("system_columns", [])
+    )
 
 
 def parse_schema(raw: Mapping[str, Any]) -> Schema:
@@ -232,6 +250,7 @@ def _column(
         default=spec.get("default"), options=options, choice=choice, targets=targets,
         type_column=spec.get("type_column"), computed_from=tuple(spec.get("computed_from", ())),
         labels=dict(spec.get("labels", {})),
+        format=spec.get("format"),
     )
 
 

@@ -38,6 +38,21 @@ class TableRows:
         self._collate: Callable[[str], str] = collation.key
         self._indexes: dict[str, dict[str, set[str]]] = {name: {} for name in self.indexed}
 
+    def retable(self, table: Table) -> None:
+        """Follow a metadata change of the table: rows lose the properties of removed columns
+        and read a new column as null; indexes cover the new lookup and indexed columns."""
+        names = set(table.read_columns)
+        for key, row in list(self.rows.items()):
+            kept = {name: value for name, value in row.items() if name in names}
+            kept.update({name: None for name in names if name not in kept})
+            self.rows[key] = kept
+        self.table = table
+        self.indexed = tuple(
+            column.read_name for column in table.columns.values()
+            if column.indexed or column.type == "lookup"
+        )
+        self.recollate(self.collation)
+
     def recollate(self, collation: Collation) -> None:
         """Re-key every index for ``collation``: keys of another one would miss or over-match."""
         self.collation = collation
@@ -113,6 +128,10 @@ class DataStore:
         self._version = 1_000_000
         self._journal: list[tuple[TableRows, str, Row | None]] | None = None
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._journal is not None
+
     def next_version(self) -> int:
         # One counter for every table, like SQL rowversion: a higher number is a later write.
         self._version += 1
@@ -157,6 +176,20 @@ class DataStore:
                 rows.remove(key)
             else:
                 rows.put(previous)
+
+    def use_schema(self, schema: Schema) -> None:
+        """Tables of ``schema`` from now on: rows of a table that stays are kept (see
+        ``TableRows.retable``), rows of a removed table are gone. Not part of a transaction."""
+        tables: dict[str, TableRows] = {}
+        for name, table in schema.tables.items():
+            rows = self.tables.get(name)
+            if rows is None:
+                rows = TableRows(table, self.collation)
+            elif rows.table is not table:
+                rows.retable(table)
+            tables[name] = rows
+        self.schema = schema
+        self.tables = tables
 
     def use_collation(self, collation: Collation) -> None:
         """Compare (and index) strings under ``collation`` from now on."""
