@@ -135,6 +135,10 @@ SETTINGS: dict[str, tuple[bool, str]] = {
         False,
         "Application Insights: logs, traces and metrics are sent there (nothing is sent without)",
     ),
+    "APPLICATIONINSIGHTS_AUTHENTICATION_STRING": (
+        False,
+        "Authorization=AAD: telemetry is signed with the managed identity (local auth off)",
+    ),
     "LOCAL_QUEUE_DIR": (
         False,
         "Dev host only: directory of the durable local queues (the app never reads it)",

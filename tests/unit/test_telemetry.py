@@ -382,12 +382,24 @@ class TestConfiguration:
         [call] = distro
         assert call["connection_string"] == "InstrumentationKey=k"
         assert call["logger_name"] == "shared"
+        assert "credential" not in call  # the connection string's key signs it
         options = call["instrumentation_options"]
         assert {"requests", "urllib3", "azure_sdk"} <= options.keys()
         assert all(option == {"enabled": False} for option in options.values())
         assert isinstance(telemetry.telemetry(), OpenTelemetryTelemetry)
         [handler] = logging.getLogger("shared").handlers
         assert any(isinstance(f, DimensionsFilter) for f in handler.filters)
+
+    def test_with_entra_only_ingestion_the_exporter_signs_with_the_managed_identity(
+        self, distro: list[dict[str, Any]]
+    ) -> None:
+        from azure.identity import DefaultAzureCredential
+
+        environ = {configuration.CONNECTION_SETTING: "InstrumentationKey=k",
+                   configuration.AUTHENTICATION_SETTING: "Authorization=AAD"}
+        assert configuration.configure_telemetry(environ) is True
+        [call] = distro
+        assert isinstance(call["credential"], DefaultAzureCredential)
 
     def test_when_the_worker_configured_the_distro_it_is_not_configured_again(
         self, distro: list[dict[str, Any]]

@@ -4,6 +4,7 @@ is on: importing it loads OpenTelemetry."""
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from azure.monitor.opentelemetry import configure_azure_monitor
 
@@ -26,17 +27,27 @@ _NO_INSTRUMENTATION = {
 }
 
 
-def start(connection_string: str, *, worker_configured: bool) -> None:
-    """Send this process's logs, spans and metrics to Application Insights."""
+def start(connection_string: str, *, worker_configured: bool, entra_auth: bool = False) -> None:
+    """Send this process's logs, spans and metrics to Application Insights; with ``entra_auth``
+    signed with the managed identity (a resource with local authentication off refuses the rest).
+    """
     if worker_configured:
         logger.warning("the Functions worker set up Application Insights itself "
                        "(PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY): its defaults trace HTTP "
                        "calls with their URLs, addresses among them; unset it")
     else:
+        options: dict[str, Any] = {}
+        if entra_auth:
+            from azure.identity import DefaultAzureCredential
+
+            options["credential"] = DefaultAzureCredential(
+                exclude_interactive_browser_credential=True
+            )
         configure_azure_monitor(
             connection_string=connection_string,
             logger_name=LOGGER_NAME,
             instrumentation_options=_NO_INSTRUMENTATION,
+            **options,
         )
     # The worker's set-up exports the root logger's records.
     logger_name = "" if worker_configured else LOGGER_NAME

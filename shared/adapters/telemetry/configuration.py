@@ -12,6 +12,9 @@ CONNECTION_SETTING = "APPLICATIONINSIGHTS_CONNECTION_STRING"
 # With this set, the Functions worker configures the Azure Monitor distro itself (with its
 # defaults); configuring it a second time would send every log line and span twice.
 WORKER_SETTING = "PYTHON_APPLICATIONINSIGHTS_ENABLE_TELEMETRY"
+# "Authorization=AAD" when Application Insights accepts only Entra-signed telemetry (the Bicep's
+# default): the exporter then signs with the managed identity.
+AUTHENTICATION_SETTING = "APPLICATIONINSIGHTS_AUTHENTICATION_STRING"
 
 _lock = threading.Lock()
 _configured: bool | None = None  # None: not tried yet in this process; then whether it is on
@@ -40,7 +43,8 @@ def _start(connection_string: str, environ: Mapping[str, str]) -> bool:
         from shared.adapters.telemetry.azure_monitor import start
 
         start(connection_string,
-              worker_configured=environ.get(WORKER_SETTING, "").strip().lower() == "true")
+              worker_configured=environ.get(WORKER_SETTING, "").strip().lower() == "true",
+              entra_auth="authorization=aad" in environ.get(AUTHENTICATION_SETTING, "").lower())
     except Exception as error:
         # The class only: the message may quote the connection string.
         logger.error("telemetry to Application Insights is off: %s", type(error).__name__)
