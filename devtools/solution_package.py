@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import uuid
 import zipfile
 from collections.abc import Iterable, Sequence
@@ -430,8 +431,48 @@ def load_schema(path: Path = SCHEMA) -> dict[str, Any]:
     return schema
 
 
-def package(source: Path = SOURCE, schema: Path = SCHEMA) -> Package:
-    """The zip's entries, built from ``source`` and checked against ``schema``."""
+CONFIG_SCRIPT = "ec_/programs/config.js"
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What the CRM pages' config.js needs to reach a deployed connector."""
+
+    api_base_url: str  # https://<function app>.azurewebsites.net/api
+    client_id: str  # the single-page app registration MSAL.js signs in with
+    tenant_id: str
+    scope: str  # the connector API's scope, e.g. api://connector/user_impersonation
+    authority_host: str = "https://login.microsoftonline.com"
+
+    def placeholders(self) -> dict[str, str]:
+        return {
+            "https://<function app>.azurewebsites.net/api": self.api_base_url.rstrip("/"),
+            "<client id of the dialog's single-page app registration>": self.client_id,
+            "https://login.microsoftonline.com/<tenant id>":
+                f"{self.authority_host.rstrip('/')}/{self.tenant_id}",
+            "api://connector/user_impersonation": self.scope,
+        }
+
+
+def configured(script: bytes, deployment: Deployment | None) -> bytes:
+    """config.js with the deployment's values in place of its placeholders."""
+    if deployment is None:
+        return script
+    text = script.decode("utf-8")
+    for placeholder, value in deployment.placeholders().items():
+        if placeholder not in text:
+            raise ValueError(f"{CONFIG_SCRIPT}: the placeholder {placeholder!r} is missing")
+        if not value or any(quote in value for quote in "\"'\n<>"):
+            raise ValueError(f"{CONFIG_SCRIPT}: {value!r} cannot stand for {placeholder!r}")
+        text = text.replace(f'"{placeholder}"', json.dumps(value))
+    return text.encode("utf-8")
+
+
+def package(
+    source: Path = SOURCE, schema: Path = SCHEMA, deployment: Deployment | None = None
+) -> Package:
+    """The zip's entries, built from ``source`` and checked against ``schema``; with
+    ``deployment``, the CRM pages' config.js filled in for it."""
     manifest = read_manifest(source)
     definitions = load_schema(schema)
     if definitions["publisher"]["prefix"] != manifest.prefix:
@@ -447,7 +488,10 @@ def package(source: Path = SOURCE, schema: Path = SCHEMA) -> Package:
     }
     check_columns(forms, views, definitions)
     for resource in resources:
-        entries[resource.archive_name] = resource.path.read_bytes()
+        content = resource.path.read_bytes()
+        if resource.name == CONFIG_SCRIPT:
+            content = configured(content, deployment)
+        entries[resource.archive_name] = content
     entries["[Content_Types].xml"] = content_types_xml([*entries, "[Content_Types].xml"])
     return Package(entries=entries, web_resources=resources, tables=tables, forms=forms,
                    views=views)
@@ -464,9 +508,10 @@ def write_zip(entries: dict[str, bytes], out: Path) -> None:
             archive.writestr(info, entries[name], compresslevel=9)
 
 
-def build(out: Path, source: Path = SOURCE, schema: Path = SCHEMA) -> Package:
+def build(out: Path, source: Path = SOURCE, schema: Path = SCHEMA,
+          deployment: Deployment | None = None) -> Package:
     """Writes the solution zip to ``out``."""
-    built = package(source, schema)
+    built = package(source, schema, deployment)
     write_zip(built.entries, out)
     return built
 
@@ -482,9 +527,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="the zip to write (default: .run/solution/<name>_<version>.zip)")
     parser.add_argument("--source", type=Path, default=SOURCE, help="the solution's sources")
+    target = parser.add_argument_group(
+        "deployment", "fill in the CRM pages' config.js (all four, or none: placeholders stay)")
+    target.add_argument("--api-url", help="https://<function app>.azurewebsites.net/api")
+    target.add_argument("--client-id", help="the pages' single-page app registration")
+    target.add_argument("--tenant-id", help="the Entra ID tenant")
+    target.add_argument("--scope", help="the connector API's scope, e.g. "
+                        "api://<connector client id>/user_impersonation")
     args = parser.parse_args(argv)
+    values = (args.api_url, args.client_id, args.tenant_id, args.scope)
+    if any(values) and not all(values):
+        parser.error("--api-url, --client-id, --tenant-id and --scope go together")
+    if args.api_url and not args.api_url.startswith("https://"):
+        parser.error("--api-url must be an https:// URL")
+    deployment = Deployment(*values) if all(values) else None
     out: Path = args.out or default_out(args.source)
-    built = build(out, args.source)
+    try:
+        built = build(out, args.source, deployment=deployment)
+    except ValueError as error:
+        parser.error(str(error))
+    if deployment is None:
+        print(f"note: {CONFIG_SCRIPT} keeps its placeholders; give --api-url, --client-id, "
+              "--tenant-id and --scope for a zip the CRM pages can use", file=sys.stderr)
     print(f"{out}: {len(built.tables)} tables, {len(built.forms)} forms, {len(built.views)} "
           f"views, {len(built.web_resources)} web resources, {len(built.entries)} entries")
     return 0

@@ -18,13 +18,17 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from devtools.solution_package import (
+    CONFIG_SCRIPT,
     LIBRARY_PREFIX,
     SOURCE,
     VENDORED,
     WEB_RESOURCE_TYPES,
+    Deployment,
     build,
     find_web_resources,
+    main,
 )
+from devtools.solution_package import package as solution_package
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = json.loads((ROOT / "infra" / "dynamics" / "schema.json").read_text(encoding="utf-8"))
@@ -841,3 +845,42 @@ def test_the_command_script_opens_the_dialog_and_refreshes() -> None:
         assert {key: call["options"][key] for key in options} == options
     assert "alert" in empty_call
     assert seen["refreshed"] == [["form", False], ["grid"]]
+
+
+# --- deployment values in config.js ----------------------------------------------------------
+TARGET = Deployment(api_base_url="https://ec-conn.azurewebsites.net/api/",
+                    client_id="11111111-2222-3333-4444-555555555555",
+                    tenant_id="3f9a2c4e-7b1d-4e8a-9c5f-2d6b8e1a4c70",
+                    scope="api://22222222-3333-4444-5555-666666666666/user_impersonation")
+
+
+def test_a_deployment_fills_config_js_and_changes_nothing_else() -> None:
+    plain, deployed = solution_package().entries, solution_package(deployment=TARGET).entries
+    config = f"WebResources/{CONFIG_SCRIPT}"
+    assert {name for name in plain if plain[name] != deployed[name]} == {config}
+    text = deployed[config].decode()
+    assert '"https://ec-conn.azurewebsites.net/api"' in text
+    assert '"https://login.microsoftonline.com/3f9a2c4e-7b1d-4e8a-9c5f-2d6b8e1a4c70"' in text
+    assert '"api://22222222-3333-4444-5555-666666666666/user_impersonation"' in text
+    assert "<" not in text.split("window.ecConnectorConfig = {")[1]  # no placeholder left
+
+
+@pytest.mark.parametrize("client_id", ["", 'x"; alert(1); "', "<client id>"])
+def test_a_value_that_would_break_the_script_is_refused(client_id: str) -> None:
+    with pytest.raises(ValueError, match="cannot stand for"):
+        solution_package(deployment=Deployment(TARGET.api_base_url, client_id, TARGET.tenant_id,
+                                      TARGET.scope))
+
+
+@pytest.mark.parametrize("arguments", [
+    ["--api-url", "https://ec-conn.azurewebsites.net/api"],
+    ["--api-url", "http://ec-conn.azurewebsites.net/api", "--client-id", "c", "--tenant-id", "t",
+     "--scope", "s"],
+])
+def test_the_command_refuses_partial_or_plain_http_deployment_values(
+    arguments: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--out", str(tmp_path / "s.zip"), *arguments])
+    assert exited.value.code == 2 and not (tmp_path / "s.zip").exists()
+    assert "--api-url" in capsys.readouterr().err
