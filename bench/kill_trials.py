@@ -1,22 +1,28 @@
 """Kill the connector at random points of a sync, restart it, and check it converges.
 
-``python -m bench.kill_trials --trials 10 [--sync optin|suppression] [--contacts 3000]
-[--accounts 3] [--rng-seed 7]``
+``python -m bench.kill_trials --trials 10 [--sync optin|suppression|engagement]
+[--contacts 3000] [--accounts 3] [--activities-per-campaign N] [--rng-seed 7]``
 
 First a fault-free run of the data set records the final state and how long the sync takes:
 for the opt-in sync the ``ec_optintype`` of every contact, lead and account; for the
 SuppressionLists sync (``bench.suppression_seed``'s data, ``--contacts`` suppressions) every
 Email Suppression row, every Note (counted, so a Note written twice is a difference) and every
 record's *Do not bulk email*, with the moments of the run itself masked (a resubscription
-dotdigital grants at once is dated when the run asked for it). Then each trial syncs the same
+dotdigital grants at once is dated when the run asked for it); for the Engagement sync (the
+generator's campaigns, ``--activities-per-campaign`` contacts each, read into the event store in
+Azurite) every person's events (kind, time, title, details; counted, so an event stored twice is
+a difference) and summary; there Sync Now is ticked on every Engagement schedule and the
+ContactOptIn schedules are made manual, so nothing else runs. Then each trial syncs the same
 data set on fresh emulators, Azurite and queues, SIGKILLs the connector after a random delay
 (seeded RNG) and starts it again, until the sync completes. After every kill, with the connector
 dead and the state frozen, it checks that no watermark is ahead of data that is durably handed
 on: every run whose window the watermark covers has finished publishing, and each of its batches
 is either marked applied in the state store or still on the queue (or its dead letters: the
-broker's, and the ``-deadletter`` queue where the app parks batches that can never succeed). At
-the end the final state must equal the fault-free run's. Prints a JSON summary and exits 1 on
-any violation or divergence.
+broker's, and the ``-deadletter`` queue where the app parks batches that can never succeed). For
+the Engagement sync it also checks, after every kill and at the end, that each person's summary
+counts exactly the events the store holds. At the end the final state must equal the fault-free
+run's. Prints a JSON summary (``kills_while_reading``: kills before every account's reader had
+published its whole run) and exits 1 on any violation or divergence.
 
 The queue lock is short (``--lock-duration``) so deliveries held by a killed process come back
 quickly, and the readers flush often so kills also land between their checkpoints.
@@ -33,33 +39,47 @@ import sqlite3
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import TableClient
+
 from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
-from bench.process_stack import OPTIN_QUEUE, ProcessStack, StackOptions
+from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
 from bench.suppression_seed import SuppressionSeed
 from bench.suppression_sync import SUPPRESSION_QUEUE, SuppressionStack
 from bench.suppression_sync import runs_complete as suppression_runs_complete
 from devhost.local_queue import DB_FILE, LocalQueueStore
+from shared.adapters.servicebus.engagement_schema import ENGAGEMENT_SCHEMA
 from shared.adapters.servicebus.message_codec import dead_letter_queue, decode, unreadable_batch
 from shared.adapters.servicebus.suppression_schema import SUPPRESSION_SCHEMA
 from shared.adapters.storage import codec
+from shared.adapters.storage.event_store import DEFAULT_TABLE as EVENT_TABLE
 from shared.domain.commands import BatchRef
+from shared.domain.engagement import (
+    EVENT_ROW_PREFIX,
+    SUMMARY_ROW_KEY,
+    EventKind,
+    summarise,
+)
+from shared.domain.model import SyncType
 from shared.errors import MessageFormatError
 
 TABLES = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}
 POLL_S = 0.2
 MAX_KILLS_PER_TRIAL = 5
 FIRST_UP_S = 1.0  # the connector does nothing before it has imported the app
+ENGAGEMENT_QUEUE = "engagement-batches"
 
 
 @dataclass
 class Trial:
     kills: int = 0
+    kills_while_reading: int = 0  # a reader had not finished publishing its run
     violations: list[str] = field(default_factory=list)
     converged: bool = False
     differences: int = 0
@@ -73,26 +93,58 @@ class SyncUnderTest:
     queue: str
     sync_type: str  # the sync state's name of it
     settings: dict[str, str]
+    activities_per_campaign: int | None = None  # the generator's default when None
 
 
 SYNCS = {
     # One page per flush (opt-in) or two shards (suppression): the readers checkpoint often, so
     # kills land between checkpoints.
-    "optin": SyncUnderTest(OPTIN_QUEUE, "ContactOptIn", {"OPTIN_PAGES_PER_FLUSH": "1"}),
-    "suppression": SyncUnderTest(SUPPRESSION_QUEUE, "SuppressionLists",
+    "optin": SyncUnderTest(OPTIN_QUEUE, SyncType.CONTACT_OPT_IN.label,
+                           {"OPTIN_PAGES_PER_FLUSH": "1"}),
+    "suppression": SyncUnderTest(SUPPRESSION_QUEUE, SyncType.SUPPRESSION_LISTS.label,
                                  {"SUPPRESSION_SHARDS": "2"}),
+    # The Engagement reader takes its shards, and as many dotdigital pages per flush, from
+    # SUPPRESSION_SHARDS: one shard checkpoints after every page (a campaign's activity rows,
+    # opens, clicks or page views; a form's responses). 30 contacts per campaign make about 300
+    # events per account in 13 pages: storing them (a transaction per person per batch) is most
+    # of the sync's time.
+    "engagement": SyncUnderTest(ENGAGEMENT_QUEUE, SyncType.ENGAGEMENT.label,
+                                {"SUPPRESSION_SHARDS": "1"}, activities_per_campaign=30),
 }
 
 
 def _options(args: argparse.Namespace) -> StackOptions:
     sync = SYNCS[args.sync]
+    activities = args.activities_per_campaign
     return StackOptions(
         contacts=args.contacts, accounts=args.accounts, seed=args.seed,
         timer_schedule="* * * * * *",
         extra_settings={**sync.settings,
-                        "OPTIN_MAX_DELIVERY_COUNT": str(args.max_delivery_count),
-                        "SUPPRESSION_MAX_DELIVERY_COUNT": str(args.max_delivery_count)},
+                        **{f"{name}_MAX_DELIVERY_COUNT": str(args.max_delivery_count)
+                           for name in ("OPTIN", "SUPPRESSION", "ENGAGEMENT")}},
+        activities_per_campaign=sync.activities_per_campaign if activities is None else activities,
     )
+
+
+class EngagementStack(ProcessStack):
+    """A ``ProcessStack`` whose Engagement schedules get Sync Now and nothing else runs."""
+
+    def prepare(self) -> None:
+        # ContactOptIn runs every 15 minutes in the generated data set: made manual, it stays
+        # idle. SuppressionLists is manual already; Engagement runs once on Sync Now (its interval
+        # of 240 minutes puts the next run after the trial).
+        self.edit_schedules({"ec_intervalminutes": 0}, SyncType.CONTACT_OPT_IN)
+        self.request_sync_now(SyncType.ENGAGEMENT)
+
+    def event_rows(self) -> list[dict[str, Any]]:
+        """Every row of the event store's table (summaries and events)."""
+        table = TableClient.from_connection_string(self.storage, EVENT_TABLE)
+        try:
+            return [dict(entity) for entity in table.list_entities()]
+        except ResourceNotFoundError:
+            return []  # nothing stored yet
+        finally:
+            table.close()
 
 
 @contextmanager
@@ -100,25 +152,47 @@ def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
     if args.sync == "suppression":
         seeding = SuppressionSeed(args.contacts, 0.05, 0.01, args.seed)
         stack: ProcessStack = SuppressionStack(work_dir, _options(args), seeding)
+    elif args.sync == "engagement":
+        stack = EngagementStack(work_dir, _options(args))
     else:
         stack = ProcessStack(work_dir, _options(args))
     with stack:
         stack.admin("dataverse", "POST", "config", {
             "service_protection": Protection(args.scale).as_config(),
             "cost_model": DEFAULT_COST.as_config()})
-        if args.sync == "optin":
-            stack.request_sync_now()  # the suppression data set ticks its own Sync Now
+        if isinstance(stack, EngagementStack):
+            stack.prepare()
+        elif args.sync == "optin":
+            # Engagement runs every 240 minutes in the generated data set: made manual, it does
+            # not compete for the machine (the suppression data set has only its own schedules
+            # active, and ticks its own Sync Now).
+            stack.edit_schedules({"ec_intervalminutes": 0}, SyncType.ENGAGEMENT)
+            stack.request_sync_now()
         yield stack
 
 
 def _complete(args: argparse.Namespace, stack: ProcessStack, store: LocalQueueStore) -> bool:
     if isinstance(stack, SuppressionStack):
         return suppression_runs_complete(stack, store, args.accounts)
+    if isinstance(stack, EngagementStack):
+        return engagement_runs_complete(stack, store, args.accounts)
     return runs_complete(stack, store, args.accounts)
 
 
+def engagement_runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
+    """Every account's Engagement schedule is back to None with a last result (its run completed:
+    every batch applied) and the engagement queue is empty."""
+    done = [row for row in stack.schedules(SyncType.ENGAGEMENT)
+            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
+            and row.get("ec_lastsync") and row.get("ec_lastresult")]
+    return len(done) >= accounts and store.counts(ENGAGEMENT_QUEUE).active == 0
+
+
 def final_state(stack: ProcessStack, started: str) -> dict[str, Any]:
-    """What the sync decided: opt-in types, or suppression rows, Note counts and flags."""
+    """What the sync decided: opt-in types; suppression rows, Note counts and flags; or the
+    event store's events and summaries."""
+    if isinstance(stack, EngagementStack):
+        return engagement_state(stack.event_rows())
     if not isinstance(stack, SuppressionStack):
         return {f"{table}:{row[key]}": row.get("ec_optintype")
                 for table, key in TABLES.items() for row in stack.rows(table)}
@@ -155,6 +229,60 @@ def _masked(value: Any, started: str) -> Any:
     if len(value) >= 20 and value[4] == "-" and value.endswith("Z") and value >= started:
         return "<during the run>"
     return _MINUTE.sub("<minute>", value)
+
+
+def engagement_state(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Each person's events, by kind, time, title and details, with how often each is stored,
+    and each person's summary (counts by kind, first and last time)."""
+    found: dict[str, Any] = {}
+    for row in rows:
+        person, key = str(row["PartitionKey"]), str(row["RowKey"])
+        if key == SUMMARY_ROW_KEY:
+            found[f"summary:{person}"] = _stored_summary(row)
+        elif key.startswith(EVENT_ROW_PREFIX):
+            name = (f"event:{person}:{row.get('Kind')}|{_moment(row.get('At'))}|"
+                    f"{row.get('Title')}|{row.get('Details')}")
+            found[name] = found.get(name, 0) + 1
+    return found
+
+
+def summary_violations(rows: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Persons whose summary does not count exactly the events the store holds for them."""
+    summaries: dict[str, tuple[Any, ...]] = {}
+    events: dict[str, list[_Counted]] = {}
+    for row in rows:
+        person, key = str(row["PartitionKey"]), str(row["RowKey"])
+        if key == SUMMARY_ROW_KEY:
+            summaries[person] = _stored_summary(row)
+        elif key.startswith(EVENT_ROW_PREFIX):
+            events.setdefault(person, []).append(
+                _Counted(EventKind(str(row["Kind"])), codec.plain_utc(row["At"])))
+    problems = []
+    for person in sorted(summaries.keys() | events.keys()):
+        held = summarise(events.get(person, ()))
+        expected = (None if held.total == 0 else
+                    (*(held.count(kind) for kind in EventKind), _moment(held.first_at),
+                     _moment(held.last_at)))
+        if summaries.get(person) != expected:
+            problems.append(f"person {person[:12]}: summary {summaries.get(person)} but the "
+                            f"events held make {expected}")
+    return problems
+
+
+@dataclass(frozen=True)
+class _Counted:
+    kind: EventKind
+    at: dt.datetime
+
+
+def _stored_summary(row: Mapping[str, Any]) -> tuple[Any, ...]:
+    """Counts by kind (``EventKind`` order), then first and last time."""
+    return (*(codec.read_int(row, f"{codec.COUNTER_PREFIX}{kind.value}") for kind in EventKind),
+            _moment(row.get("FirstAt")), _moment(row.get("LastAt")))
+
+
+def _moment(value: Any) -> str | None:
+    return codec.plain_utc(value).isoformat() if isinstance(value, dt.datetime) else None
 
 
 class StateRows(Protocol):
@@ -198,12 +326,22 @@ def watermark_violations(
     return problems
 
 
+def reading(state: StateRows, sync: SyncUnderTest, accounts: int) -> bool:
+    """Whether some account's reader had not yet published its whole run (or not started it)."""
+    runs = [row for row in state.state_rows()
+            if row["PartitionKey"].endswith(f"|{sync.sync_type}")
+            and row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]]
+    started = {row["PartitionKey"] for row in runs}
+    return len(started) < accounts or any(row.get("Status") == "publishing" for row in runs)
+
+
 def _batch_of(body: bytes, properties: dict[str, Any]) -> BatchRef | None:
     try:
         return decode(body).ref
     except MessageFormatError:  # an unreadable body still names its batch in its properties
         unreadable = (unreadable_batch(properties)
-                      or unreadable_batch(properties, SUPPRESSION_SCHEMA))
+                      or unreadable_batch(properties, SUPPRESSION_SCHEMA)
+                      or unreadable_batch(properties, ENGAGEMENT_SCHEMA))
         return None if unreadable is None else unreadable.ref
 
 
@@ -236,7 +374,15 @@ def reference_run(args: argparse.Namespace, work_dir: Path) -> tuple[dict[str, A
             raise SystemExit("the fault-free run did not complete")
         seconds = time.monotonic() - started
         stack.stop_connector()
+        problems = _store_violations(stack)
+        if problems:
+            raise SystemExit(f"the fault-free run's event store is inconsistent: {problems[:5]}")
         return final_state(stack, begun), seconds
+
+
+def _store_violations(stack: ProcessStack) -> list[str]:
+    """The Engagement sync's summaries against the events held (nothing for the other syncs)."""
+    return summary_violations(stack.event_rows()) if isinstance(stack, EngagementStack) else []
 
 
 def _now_iso() -> str:
@@ -262,11 +408,14 @@ def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
                 break
             stack.kill_connector()
             trial.kills += 1
+            trial.kills_while_reading += reading(stack, sync, args.accounts)
             trial.violations += watermark_violations(stack, store, sync)
+            trial.violations += _store_violations(stack)
         if not _wait_complete(args, stack, store, args.timeout):
             trial.violations.append("the sync did not complete after the last restart")
         stack.stop_connector()
         trial.violations += watermark_violations(stack, store, sync)
+        trial.violations += _store_violations(stack)
         if (store.counts(sync.queue).dead_lettered
                 + store.counts(dead_letter_queue(sync.queue)).active):
             trial.violations.append("batches were dead-lettered")
@@ -285,6 +434,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--contacts", type=int, default=3000)
     parser.add_argument("--accounts", type=int, default=3)
     parser.add_argument("--seed", type=int, default=1, help="data set seed")
+    parser.add_argument("--activities-per-campaign", type=int, default=None,
+                        help="contacts each generated campaign was sent to (default: 30 for"
+                        " --sync engagement, else the generator's)")
     parser.add_argument("--rng-seed", type=int, default=7, help="seed of the kill points")
     parser.add_argument("--scale", type=float, default=60.0)
     parser.add_argument("--lock-duration", type=float, default=2.0, help="seconds")
@@ -292,8 +444,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="seconds per sync")
     parser.add_argument("--keep", help="work directory to keep (default: a temporary one)")
     args = parser.parse_args(argv)
-    if args.trials < 1 or args.contacts < 50 or args.lock_duration <= 0:
-        parser.error("--trials >= 1, --contacts >= 50 and --lock-duration > 0 are required")
+    if (args.trials < 1 or args.contacts < 50 or args.lock_duration <= 0
+            or (args.activities_per_campaign or 0) < 0):
+        parser.error("--trials >= 1, --contacts >= 50, --lock-duration > 0 and"
+                     " --activities-per-campaign >= 0 are required")
     started = time.monotonic()
     rng = random.Random(args.rng_seed)
     with tempfile.TemporaryDirectory(prefix="kill-trials-") as temporary:
@@ -304,11 +458,13 @@ def main(argv: list[str] | None = None) -> int:
     summary = {
         "trials": len(trials),
         "kills": sum(t.kills for t in trials),
+        "kills_while_reading": sum(t.kills_while_reading for t in trials),
         "all_converged": all(t.converged for t in trials),
         "seconds": round(time.monotonic() - started, 1),
         "records": len(reference),
         "fault_free_sync_seconds": round(sync_seconds, 1),
-        "per_trial": [{"kills": t.kills, "converged": t.converged, "differences": t.differences,
+        "per_trial": [{"kills": t.kills, "while_reading": t.kills_while_reading,
+                       "converged": t.converged, "differences": t.differences,
                        "violations": t.violations[:5], "seconds": t.seconds} for t in trials],
     }
     print(json.dumps(summary, indent=2))

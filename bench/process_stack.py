@@ -55,6 +55,7 @@ class StackOptions:
     timer_schedule: str = "*/2 * * * * *"  # NCRONTAB with seconds: runs start within 2 s
     reader_max_s: int = 500  # below host.json's functionTimeout, so one tick reads a whole run
     extra_settings: Mapping[str, str] = field(default_factory=dict)
+    activities_per_campaign: int | None = None  # the generator's default when None
 
 
 def _wait_for_file(path: Path, process: subprocess.Popen[bytes], what: str) -> dict[str, Any]:
@@ -113,8 +114,10 @@ class ProcessStack:
         self.work_dir.mkdir(parents=True, exist_ok=True)
         seed_file, secrets_file = self.work_dir / "seed.json", self.work_dir / "secrets.json"
         opts = self.options
+        activities = ([] if opts.activities_per_campaign is None
+                      else ["--activities-per-campaign", str(opts.activities_per_campaign)])
         self._run([sys.executable, "-m", "emulators.datagen", "--contacts", str(opts.contacts),
-                   "--accounts", str(opts.accounts), "--seed", str(opts.seed),
+                   "--accounts", str(opts.accounts), "--seed", str(opts.seed), *activities,
                    "--out", str(seed_file), "--secrets-out", str(secrets_file)])
         emulator_ports = self.work_dir / "emulators.json"
         azurite_ports = self.work_dir / "azurite.json"
@@ -217,8 +220,12 @@ class ProcessStack:
         return rows
 
     def optin_schedules(self) -> list[dict[str, Any]]:
+        return self.schedules(CONTACT_OPT_IN)
+
+    def schedules(self, sync_type: int) -> list[dict[str, Any]]:
+        """The ``ec_syncschedules`` rows of one sync type (its ``ec_synctype`` value)."""
         return [row for row in self.rows("ec_syncschedules")
-                if row.get("ec_synctype") == CONTACT_OPT_IN]
+                if row.get("ec_synctype") == sync_type]
 
     def state_rows(self) -> list[dict[str, Any]]:
         """Every row of the sync state table (watermarks, cursors, run headers, batch markers)."""
@@ -234,20 +241,26 @@ class ProcessStack:
         return [row for row in self.state_rows()
                 if row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]]
 
-    def request_sync_now(self) -> int:
-        """Sync Now on every ContactOptIn schedule, as a CRM user would set it (a user token)."""
+    def request_sync_now(self, sync_type: int = CONTACT_OPT_IN) -> int:
+        """Sync Now on every schedule of ``sync_type`` (ContactOptIn by default), as a CRM user
+        would set it (a user token)."""
+        return self.edit_schedules({"ec_syncnow": True}, sync_type)
+
+    def edit_schedules(self, values: Mapping[str, Any], sync_type: int) -> int:
+        """Write ``values`` on every schedule of ``sync_type`` through the Web API, as a CRM user
+        (a user token); returns how many rows were written."""
         dataverse = self.ports["dataverse"]
         user = self.ports["entra"]["users"][0]["oid"]
         minted = self.admin("entra", "POST", "token", {
             "audience": dataverse["base_url"], "user": user, "lifetime_seconds": 3600})
         headers = {"Authorization": f"Bearer {minted['access_token']}",
                    "OData-MaxVersion": "4.0", "OData-Version": "4.0"}
-        schedules = self.optin_schedules()
+        schedules = self.schedules(sync_type)
         for row in schedules:
             response = self._http.patch(
                 f"{dataverse['api_url']}ec_syncschedules({row['ec_syncscheduleid']})",
-                json={"ec_syncnow": True}, headers={**headers, "If-Match": "*"},
+                json=dict(values), headers={**headers, "If-Match": "*"},
                 verify=self.ports["ca_bundle"], timeout=60)
             if response.status_code >= 400:
-                raise StackError(f"setting Sync Now: {response.status_code} {response.text}")
+                raise StackError(f"editing a schedule: {response.status_code} {response.text}")
         return len(schedules)

@@ -1,4 +1,6 @@
-"""The kill trials' watermark check finds a watermark ahead of what is applied or queued."""
+"""The kill trials' checks: the watermark check finds a watermark ahead of what is applied or
+queued (opt-in and engagement batches), and the Engagement sync's final state and summary check
+see an event stored twice or a summary that counts wrong."""
 
 from __future__ import annotations
 
@@ -8,12 +10,20 @@ from typing import Any
 
 from azure.data.tables import EdmType, EntityProperty
 
-from bench.kill_trials import watermark_violations
+from bench.kill_trials import (
+    ENGAGEMENT_QUEUE,
+    SYNCS,
+    engagement_state,
+    reading,
+    summary_violations,
+    watermark_violations,
+)
 from bench.process_stack import OPTIN_QUEUE
 from devhost.local_publisher import LocalQueuePublisher
 from devhost.local_queue import LocalQueueStore, QueueOptions
 from shared.adapters.servicebus.message_codec import encode
-from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
+from shared.domain.commands import ApplyEngagementBatch, ApplyOptInBatch, BatchRef, OptInChange
+from shared.domain.engagement import SUMMARY_ROW_KEY, EngagementEvent, EventKind, row_key
 from shared.services.ports import ReceivedMessage
 
 UNTIL = dt.datetime(2025, 6, 1, 12, tzinfo=dt.UTC)
@@ -101,3 +111,126 @@ def test_an_unreadable_message_on_the_queue_is_named_by_its_properties(tmp_path:
     LocalQueuePublisher(store).dead_letter(OPTIN_QUEUE, received, reason="MessageFormatError",
                                            description="not JSON")
     assert watermark_violations(FrozenState(_rows(published=3, applied=[0, 1])), store) == []
+
+
+# --- the Engagement sync ---------------------------------------------------------------------
+ENGAGEMENT_PARTITION = "account-1|Engagement"
+OPENED = dt.datetime(2025, 5, 2, 9, 30, tzinfo=dt.UTC)
+SENT = dt.datetime(2025, 5, 2, 9, tzinfo=dt.UTC)
+
+
+def _engagement_command(batch: int) -> ApplyEngagementBatch:
+    event = EngagementEvent("ann@example.com", EventKind.OPEN, OPENED, "campaign:11", "Sale")
+    return ApplyEngagementBatch(BatchRef("account-1", "r1", batch), (event,))
+
+
+def _engagement_queue(tmp_path: Path, batches: list[int]) -> LocalQueueStore:
+    store = LocalQueueStore(tmp_path)
+    store.configure(ENGAGEMENT_QUEUE, QueueOptions(requires_session=True))
+    LocalQueuePublisher(store).publish(
+        ENGAGEMENT_QUEUE, [_engagement_command(b) for b in batches], session_id="engagement-0")
+    return store
+
+
+def _engagement_rows(*, published: int, applied: list[int]) -> list[dict[str, Any]]:
+    return [{**row, "PartitionKey": ENGAGEMENT_PARTITION}
+            for row in _rows(published=published, applied=applied)]
+
+
+def test_an_engagement_batch_on_the_queue_is_no_violation(tmp_path: Path) -> None:
+    store = _engagement_queue(tmp_path, [2])
+    state = FrozenState(_engagement_rows(published=3, applied=[0, 1]))
+    assert watermark_violations(state, store, SYNCS["engagement"]) == []
+
+
+def test_an_engagement_batch_neither_applied_nor_queued_is_reported(tmp_path: Path) -> None:
+    store = _engagement_queue(tmp_path, [])
+    state = FrozenState(_engagement_rows(published=3, applied=[0, 1]))
+    assert watermark_violations(state, store, SYNCS["engagement"]) == [
+        f"{ENGAGEMENT_PARTITION} run r1: batch 2 is behind the watermark but neither applied "
+        "nor queued"]
+
+
+def test_an_unreadable_engagement_message_is_named_by_its_properties(tmp_path: Path) -> None:
+    store = _engagement_queue(tmp_path, [])
+    encoded = encode(_engagement_command(2), session_id="engagement-0")
+    received = ReceivedMessage(encoded.message_id, b"{", dict(encoded.application_properties),
+                               "engagement-0", 1)
+    LocalQueuePublisher(store).dead_letter(ENGAGEMENT_QUEUE, received,
+                                           reason="MessageFormatError", description="not JSON")
+    state = FrozenState(_engagement_rows(published=3, applied=[0, 1]))
+    assert watermark_violations(state, store, SYNCS["engagement"]) == []
+
+
+def test_a_kill_is_while_reading_until_every_account_has_published_its_run() -> None:
+    engagement = SYNCS["engagement"]
+    publishing = _engagement_rows(published=1, applied=[])
+    publishing[0]["Status"] = "publishing"
+    assert reading(FrozenState(publishing), engagement, accounts=1)
+    applying = _engagement_rows(published=3, applied=[0])
+    assert not reading(FrozenState(applying), engagement, accounts=1)
+    assert reading(FrozenState(applying), engagement, accounts=2)  # one has not started
+    assert reading(FrozenState(_rows(published=3, applied=[])), engagement, accounts=1)
+
+
+def _event_row(event: EngagementEvent, *, event_id: str | None = None) -> dict[str, Any]:
+    """An event row as the event store holds it (another id: the same event stored twice)."""
+    key = row_key(event) if event_id is None else f"{row_key(event)[:14]}{event_id}"
+    return {"PartitionKey": event.person_key, "RowKey": key, "Kind": event.kind.value,
+            "At": event.at, "SourceId": event.source_id, "Title": event.title,
+            "Details": event.details_json, "EventId": key[14:]}
+
+
+def _summary_row(person: str, *, sends: int, opens: int, first: dt.datetime,
+                 last: dt.datetime) -> dict[str, Any]:
+    counts = {"send": sends, "open": opens, "click": 0, "page_view": 0, "form_response": 0}
+    return {"PartitionKey": person, "RowKey": SUMMARY_ROW_KEY, "Kind": "summary",
+            **{f"n_{kind}": EntityProperty(n, EdmType.INT64) for kind, n in counts.items()},
+            "FirstAt": first, "LastAt": last}
+
+
+SEND = EngagementEvent("ann@example.com", EventKind.SEND, SENT, "campaign:11", "Sale")
+OPEN = EngagementEvent("Ann@Example.com", EventKind.OPEN, OPENED, "campaign:11", "Sale",
+                       {"mail_client": "Outlook"})
+ANN = SEND.person_key
+
+
+def test_a_store_whose_summaries_count_its_events_has_no_violation() -> None:
+    rows = [_summary_row(ANN, sends=1, opens=1, first=SENT, last=OPENED),
+            _event_row(SEND), _event_row(OPEN)]
+    assert summary_violations(rows) == []
+    state = engagement_state(rows)
+    assert state[f"summary:{ANN}"] == (1, 1, 0, 0, 0, SENT.isoformat(), OPENED.isoformat())
+    assert state[f"event:{ANN}:open|{OPENED.isoformat()}|Sale|{OPEN.details_json}"] == 1
+
+
+def test_an_event_stored_twice_differs_from_the_fault_free_state() -> None:
+    once = [_summary_row(ANN, sends=1, opens=1, first=SENT, last=OPENED),
+            _event_row(SEND), _event_row(OPEN)]
+    twice = [_summary_row(ANN, sends=1, opens=2, first=SENT, last=OPENED),
+             _event_row(SEND), _event_row(OPEN), _event_row(OPEN, event_id="f" * 32)]
+    assert summary_violations(twice) == []  # counted in its summary too: still consistent
+    reference, final = engagement_state(once), engagement_state(twice)
+    assert {key for key in reference.keys() | final.keys()
+            if reference.get(key) != final.get(key)} == {
+        f"summary:{ANN}", f"event:{ANN}:open|{OPENED.isoformat()}|Sale|{OPEN.details_json}"}
+
+
+def test_a_summary_that_counts_an_event_twice_is_reported() -> None:
+    rows = [_summary_row(ANN, sends=1, opens=2, first=SENT, last=OPENED),
+            _event_row(SEND), _event_row(OPEN)]
+    assert summary_violations(rows) == [
+        f"person {ANN[:12]}: summary (1, 2, 0, 0, 0, '{SENT.isoformat()}', "
+        f"'{OPENED.isoformat()}') but the events held make (1, 1, 0, 0, 0, "
+        f"'{SENT.isoformat()}', '{OPENED.isoformat()}')"]
+
+
+def test_events_without_a_summary_and_a_summary_without_events_are_reported() -> None:
+    bob = EngagementEvent("bob@example.com", EventKind.SEND, SENT, "campaign:11", "Sale")
+    rows = [_event_row(SEND), _summary_row(bob.person_key, sends=1, opens=0, first=SENT,
+                                           last=SENT)]
+    problems = summary_violations(rows)
+    assert len(problems) == 2
+    assert any(problem.startswith(f"person {ANN[:12]}: summary None") for problem in problems)
+    assert any(problem.startswith(f"person {bob.person_key[:12]}: summary (1, 0")
+               and problem.endswith("make None") for problem in problems)
