@@ -9,6 +9,9 @@ per record.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from http.cookiejar import DefaultCookiePolicy
+
+import requests
 
 from shared.adapters.dataverse.bulk import MAX_BATCH_OPERATIONS
 from shared.adapters.dataverse.client import DataverseClient
@@ -29,14 +32,23 @@ class DataverseRecordsAsUser:
         self._settings = settings
         self._http = http
         self._user_token = user_token  # (assertion, scope) -> a Dataverse token for that user
+        # One connection pool for every user's calls: a client per call would open a new TLS
+        # connection to Dataverse for each page view. Cookies are refused so that nothing one
+        # user's answer sets (affinity, session) ever travels with another user's request.
+        self._session = requests.Session()
+        self._session.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
+
+    def _client(self, assertion: str) -> DataverseClient:
+        return DataverseClient(self._settings, self._http,
+                               lambda: self._user_token(assertion, self._settings.scope),
+                               session=self._session)
 
     def addresses(
         self, assertion: str, entity: str, ids: Sequence[str]
     ) -> list[RecordAddress]:
         """Each record's address, read as the user whose token ``assertion`` is."""
         entity_set = ENTITY_SETS[entity]
-        client = DataverseClient(self._settings, self._http,
-                                 lambda: self._user_token(assertion, self._settings.scope))
+        client = self._client(assertion)
         found: list[RecordAddress] = []
         for start in range(0, len(ids), CHUNK):
             chunk = ids[start:start + CHUNK]
@@ -54,8 +66,7 @@ class DataverseRecordsAsUser:
     def person(self, assertion: str, entity: str, record_id: str) -> RecordPerson:
         """One record's name and address, read as the user (one ``$batch`` of one part, so a
         hidden record is told from a missing one exactly as ``addresses`` tells them)."""
-        client = DataverseClient(self._settings, self._http,
-                                 lambda: self._user_token(assertion, self._settings.scope))
+        client = self._client(assertion)
         [(status, row)] = client.rows_by_id(ENTITY_SETS[entity], [record_id],
                                             select=(NAME_COLUMN, EMAIL_COLUMN))
         if row is None:
