@@ -392,6 +392,19 @@ class LocalQueueStore:
                 f" enqueued_at = ? WHERE {where}", [self._clock(), *args],
             ).rowcount
 
+    def delete(self, queue: str, sequence_number: int) -> bool:
+        """Remove one message that nobody holds: a dead letter, or one on a queue nobody receives
+        from (the app's ``-deadletter`` queues). What completing it on the dead-letter receiver
+        does on Service Bus, without a lock, as the local queues have no dead-letter receiver.
+        False when it is gone already or a receiver holds its lock."""
+        validate_queue_name(queue)
+        with self._transaction() as db:
+            return db.execute(
+                "DELETE FROM messages WHERE queue = ? AND seq = ? AND (dead_lettered_at IS NOT NULL"
+                " OR locked_until IS NULL OR locked_until <= ?)",
+                (queue, sequence_number, self._clock()),
+            ).rowcount > 0
+
     def counts(self, queue: str) -> QueueCounts:
         validate_queue_name(queue)
         now = self._clock()

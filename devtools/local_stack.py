@@ -363,6 +363,25 @@ class LocalStack:
     def seconds(self) -> float:
         return time.monotonic() - self.started_at
 
+    def advertise(self, path: Path) -> None:
+        """Write the running stack's settings to ``path`` until the stack stops, so that a tool
+        in another terminal (``python -m ops``) finds it: the effective values (the emulators'
+        free ports, their CA bundle, Azurite) and the queue directory. Only the owner may read
+        it: it holds the emulators' and demo accounts' secrets."""
+        payload = {
+            "Values": self.values,
+            "queue_dir": self.values.get("LOCAL_QUEUE_DIR") or str(self.run_dir / "queues"),
+            "pid": os.getpid(),
+            "started": _utcnow().isoformat(),
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        written = path.with_suffix(".tmp")
+        descriptor = os.open(written, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+            json.dump(payload, file, indent=2)
+        written.replace(path)  # a reader never sees half a file
+        self._exit.callback(path.unlink, missing_ok=True)
+
 
 def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)

@@ -4,7 +4,8 @@ Starts a ``LocalStack`` (emulators seeded with a demo organisation, Azurite, the
 this repo's ``function_app.py``) and shows what the app does until interrupted: the timers fire
 on their schedules, the HTTP routes are served, and a stand-in CRM form (its URLs are printed)
 opens the Automation Programs dialog and the Engagement timeline of the demo's most engaged
-contacts.
+contacts. While it runs, ``<run dir>/local-stack.json`` holds its settings, so that
+``python -m ops`` in another terminal finds it.
 
 With ``--once``: ticks Sync Now on every email account's ContactOptIn schedule (as an
 administrator would in CRM; the schedules are manual by default), runs the sync timer until every
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 CRM_PAGE_PORT = 7310  # allowed by local.settings.sample.json's Host.CORS
+# Where the running stack's settings are, for `python -m ops` in a second terminal.
+STACK_FILE = "local-stack.json"
 
 
 def _run(args: argparse.Namespace, run_dir: Path) -> int:
@@ -77,6 +80,7 @@ def _run(args: argparse.Namespace, run_dir: Path) -> int:
         run_dir=run_dir, emulator_dir=ROOT / ".emulators", timers=not args.once,
         http=not args.once,
     ) as stack:
+        stack.advertise(run_dir / STACK_FILE)
         if args.once:
             return _once(stack, run_dir, args.timeout)
         logger.info("triggering %s now (then on its schedule)", TIMER)

@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARED = ROOT / "shared"
-DEV_ONLY = ("devhost", "devtools", "tests", "bench", "emulators", "provisioning")
+DEV_ONLY = ("devhost", "devtools", "tests", "bench", "emulators", "provisioning", "ops")
 
 
 def imports_of(path: Path) -> set[str]:
