@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from emulators.cluster import EmulatorCluster
+from shared.adapters.dotdigital import engagement_marker as markers
 from shared.adapters.dotdigital.engagement import DotdigitalEngagement
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.http.policy import RetryPolicy
@@ -270,7 +271,7 @@ def test_requests_per_thousand_events(
     "", "x", "eng1", "eng1|cmp|10|activities|0|", "eng1|cmp|10|replies|0||",
     "eng1|srv|7|opens|0||", "eng1|srv|7|responses|0||o", "eng1|cmp|-1|activities|0||",
     "eng1|cmp|10|activities|2|1,2,3|", "eng1|cmp|10|activities|5|1,,2|",
-    "eng1|cmp|10|opens|0||po", "eng1|cmp|99999999999|opens|0||",
+    "eng1|cmp|10|opens|0||po", "eng1|cmp|99999999999999999999|opens|0||",
     "eng2|cmp|10|activities|0||", "sup|2026-06-01T00:00:00Z|0|",
 ])
 def test_a_malformed_marker_is_refused_before_any_request(
@@ -289,3 +290,11 @@ def test_bad_arguments_are_refused(engagement: DotdigitalEngagement) -> None:
     for size in (0, 2001):
         with pytest.raises(ValueError):
             engagement.events(ACCOUNT, SINCE, UNTIL, page_size=size)
+
+
+def test_a_saved_engagement_position_always_reads_back_whatever_the_ids() -> None:
+    big = markers.Position(markers.CAMPAIGNS, 3_000_000_001, markers.OPENS, 4,
+                           (2_147_483_648, 9_223_372_036_854_775_807), "oc")
+    assert markers.decode(markers.encode(big)) == big
+    with pytest.raises(ValueError, match="outside int64"):
+        markers.encode(markers.Position(markers.CAMPAIGNS, 1, markers.OPENS, 1, (2**63,)))

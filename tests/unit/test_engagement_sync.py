@@ -148,3 +148,4 @@ def test_a_dry_run_stores_nothing_and_moves_no_watermark() -> None:
     assert [r.counters["read_send"] for r in results] == [1]
     assert world.store.entries(key("ann@example.com")) == []
     assert world.state.get_watermark(engagement_sync_key("acc-1", dry_run=False)) is None
+

@@ -35,11 +35,12 @@ EVENT_LISTS = {OPENS: "o", CLICKS: "c", PAGE_VIEWS: "p"}
 CAMPAIGN_ENDPOINTS = (ACTIVITIES, *EVENT_LISTS)
 _ENDPOINTS = {CAMPAIGNS: CAMPAIGN_ENDPOINTS, SURVEYS: (RESPONSES,)}
 _PREFIX = "eng1"
-_COUNT = re.compile(r"[0-9]{1,10}")
-_IDS = re.compile(r"(?:[0-9]{1,10}(?:,[0-9]{1,10})*)?")
+_COUNT = re.compile(r"[0-9]{1,19}")
+_IDS = re.compile(r"(?:[0-9]{1,19}(?:,[0-9]{1,19})*)?")
 _KINDS = re.compile(r"o?c?p?")
-# An id or offset beyond int32 names nothing dotdigital has.
-_INT32_MAX = 2_147_483_647
+# Whatever id dotdigital hands out is carried: a marker this module writes must always read
+# back, or the run that saved it could never go on. int64 is the bound JSON and the API share.
+_INT64_MAX = 9_223_372_036_854_775_807
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +63,10 @@ def first_of(phase: str, source: int) -> Position:
 
 
 def encode(position: Position) -> str:
+    numbers = (position.source, position.skip, *position.seen)
+    if not all(0 <= number <= _INT64_MAX for number in numbers):
+        # Refused here, where the bad id is read, never when the saved marker is read back.
+        raise ValueError("an engagement read position holds an id outside int64")
     seen = ",".join(str(item) for item in position.seen)
     return "|".join((_PREFIX, position.phase, str(position.source), position.endpoint,
                      str(position.skip), seen, position.kinds))
@@ -77,6 +82,6 @@ def decode(marker: str) -> Position:
                 and _KINDS.fullmatch(kinds) and (phase == CAMPAIGNS or not kinds):
             ids = tuple(int(item) for item in seen.split(",") if item)
             numbers = (int(source), int(skip), *ids)
-            if all(number <= _INT32_MAX for number in numbers) and len(ids) <= int(skip):
+            if all(number <= _INT64_MAX for number in numbers) and len(ids) <= int(skip):
                 return Position(phase, int(source), endpoint, int(skip), ids, kinds)
     raise ValueError("not a marker of a dotdigital engagement read")

@@ -21,7 +21,9 @@ from shared.services.sync.paged_run import Feed, PagedReader
 
 ENGAGEMENT_SYNC_TYPE = "Engagement"
 ENGAGEMENT_DRY_SYNC_TYPE = "Engagement.dry"
-PAGE_SIZE = 1000
+# The largest page any engagement list serves (activity rows, 2000); the adapter caps each
+# endpoint at its own maximum.
+PAGE_SIZE = 2000
 MAX_BATCH_ITEMS = 1000  # events are larger than opt-in changes: the codec splits by size too
 
 
