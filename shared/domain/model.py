@@ -88,6 +88,9 @@ class SyncSchedule:
     status: SyncStatus = SyncStatus.NONE
     sync_now: bool = False
     last_result: str | None = None
+    # False: an administrator deactivated the row (statecode 1): that sync does not run for the
+    # account, and no new row is made in its place.
+    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,6 +60,8 @@ def in_window(schedule: SyncSchedule, now: dt.datetime) -> bool:
 def is_due(schedule: SyncSchedule, now: dt.datetime) -> bool:
     """Whether a new run starts at ``now`` (see the module docstring for the rules)."""
     now = _utc(now)
+    if not schedule.active:
+        return False
     if schedule.status is not SyncStatus.NONE or schedule_problem(schedule) is not None:
         return False
     if not in_window(schedule, now):

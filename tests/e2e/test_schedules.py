@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 
 from devtools.run_report import build_report
-from shared.domain.model import SyncSchedule, SyncStatus
+from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.services.optin.reader import optin_sync_key
 from tests.e2e.conftest import stack_for
 from tests.e2e.org import Org, value_of
@@ -124,3 +124,26 @@ def test_dry_run_writes_nothing_and_reports_what_it_would_change() -> None:
         assert not [name for name in routes if "update" in name.lower()], routes
         # Dry runs never move the real watermark.
         assert stack.state.get_watermark(optin_sync_key(org.ids[0], dry_run=False)) is None
+
+
+def test_a_deactivated_schedule_does_not_run_and_is_not_replaced() -> None:
+    org = Org(email_accounts=1)
+    switched_off = org.add_schedule(0, interval=30, sync_now=True)
+    for row in org.tables["ec_syncschedules"]:
+        if row["ec_syncscheduleid"] == switched_off:
+            # Inactive (status reason Inactive): an administrator switched the sync off.
+            row["statecode"], row["statuscode"] = 1, 2
+    org.add_dotdigital(0, "brand0@example.com", "Single")
+    contact = org.add_crm("contacts", "brand0@example.com")
+    with stack_for(org.dataset()) as stack:
+        stack.run_until_complete(timeout_s=60)
+        assert stack.values_of("contacts")[contact] is None
+        optin_rows = [row for row in stack.dataverse.rows("ec_syncschedules")
+                      if row["ec_synctype"] == int(SyncType.CONTACT_OPT_IN)]
+        assert [row["ec_syncscheduleid"] for row in optin_rows] == [switched_off]
+        assert optin_rows[0]["ec_syncnow"] is True and optin_rows[0]["ec_lastsync"] is None
+
+        stack.dataverse.update_rows("ec_syncschedules", {switched_off: {"statecode": 0, "statuscode": 1}},
+                                    primary_key="ec_syncscheduleid")
+        stack.run_until_complete(timeout_s=60)
+        assert stack.values_of("contacts")[contact] == value_of("Single")

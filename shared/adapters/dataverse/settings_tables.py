@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 SCHEDULE_COLUMNS = (
     "ec_syncscheduleid",
+    "statecode",
     "_ec_emailaccountid_value",
     "ec_synctype",
     "ec_intervalminutes",
@@ -76,6 +77,7 @@ def schedule_from_row(row: dict[str, Any]) -> SyncSchedule | None:
         status=SyncStatus(int(status_value)) if status_value is not None else SyncStatus.NONE,
         sync_now=bool(row.get("ec_syncnow")),
         last_result=row.get("ec_lastresult"),
+        active=row.get("statecode") in (0, None),
     )
 
 

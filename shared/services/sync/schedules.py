@@ -136,6 +136,10 @@ def usable_schedules(
     known = {account.row_id for account in accounts}
     chosen: dict[tuple[str, SyncType], SyncSchedule] = {}
     for schedule in sorted(schedules, key=lambda s: s.row_id):
+        if not schedule.active:
+            # An administrator's choice, not a fault: no warning every tick.
+            logger.debug("schedule %s is deactivated", schedule.row_id)
+            continue
         if schedule.email_account_id not in known:
             logger.warning("schedule %s ignored: email account %r is not configured or active",
                            schedule.row_id, schedule.email_account_id)
