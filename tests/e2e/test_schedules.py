@@ -143,7 +143,8 @@ def test_a_deactivated_schedule_does_not_run_and_is_not_replaced() -> None:
         assert [row["ec_syncscheduleid"] for row in optin_rows] == [switched_off]
         assert optin_rows[0]["ec_syncnow"] is True and optin_rows[0]["ec_lastsync"] is None
 
-        stack.dataverse.update_rows("ec_syncschedules", {switched_off: {"statecode": 0, "statuscode": 1}},
+        stack.dataverse.update_rows("ec_syncschedules",
+                                    {switched_off: {"statecode": 0, "statuscode": 1}},
                                     primary_key="ec_syncscheduleid")
         stack.run_until_complete(timeout_s=60)
         assert stack.values_of("contacts")[contact] == value_of("Single")
