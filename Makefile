@@ -49,6 +49,8 @@ bench: $(STAMP_PY) $(STAMP_NODE)
 	$(PY) -m bench.emulator_overhead
 	$(PY) -m bench.optin_sync --contacts 20000 --accounts 3
 	$(PY) -m bench.suppression_sync --suppressions 20000 --accounts 3
+	$(PY) -m bench.engagement_sync --events 100000 --accounts 3 --dry-run
+	$(PY) -m bench.timeline_api --calls 60 --no-walk
 
 clean:
 	rm -rf .run .emulators .pytest_cache .mypy_cache .ruff_cache
