@@ -1,53 +1,29 @@
-"""Run accounting for a replayed batch: take back the "failed" the run counted when the batch was
-given up, so the run counts what the replay does instead.
-
-When the app gives a batch up (dead-lettering it at once, or on its last delivery), it writes
-the batch's outcome row with every item failed, and the run completes with that count. Outcome
-rows are written once (``shared/adapters/storage/sync_state.py``): a replay applied later would
-find the row, change no count, and the run would go on saying "1 failed" for records that were in
-fact written. So before a replay is sent, the batch's given-up row is deleted and a completed run
-is set back to ``applying``, in one entity-group transaction conditional on both rows' ETags:
-
-- the replay's delivery then writes the batch's real outcome row and completes the run again,
-  with totals summed from its rows (and the schedule's Last Result rewritten): exact counts;
-- should it fail again, it writes a given-up row again: the run is as it was;
-- an applier completing the same run at that moment holds the header's old ETag, so its write
-  fails and it recounts, finding the run open: no completion with a row missing;
-- a row that shows the batch applied (a replay already delivered, or a dead letter of a batch
-  that was applied before its lock was lost) is left alone: the replay changes no count.
-
-The run must still exist: retention (``STATE_RETENTION_DAYS``) purges completed runs, and a
-batch of a purged run is applied by its replay but counted in no run.
-"""
+"""Run accounting for a replayed batch, in the console's words: the state store takes back the
+"failed" the run counted when the batch was given up (``shared/adapters/storage/
+batch_reopening.py`` says how and why), so the run counts what the replay does instead."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from functools import partial
-from typing import Any
-
-from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
-from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
+from azure.data.tables import TableClient
 
 from ops.dead_letters.decoding import describe
 from ops.dead_letters.model import DeadLetter
 from ops.dead_letters.store import Reopened
 from ops.syncs import KINDS
-from shared.adapters.storage import codec
-from shared.adapters.storage import run_header as headers
-from shared.adapters.storage.errors import table_error
-from shared.errors import PreconditionFailed, System
-from shared.services.ports import RunStatus, SyncKey
+from shared.adapters.storage.batch_reopening import BatchCount, BatchReopening
 
-_ATTEMPTS = 8  # a lost race means an applier or the reader wrote the header: read and try again
+_NOTES = {
+    BatchCount.NOT_COUNTED: "not counted yet: the run counts the replay",
+    BatchCount.APPLIED: "counted as applied already: the replay changes no count",
+    BatchCount.TAKEN_BACK: "failed count taken back: the run counts the replay",
+}
 
 
 class RunAccounting:
     """``BatchAccounting`` on the sync state table (``syncstate``)."""
 
     def __init__(self, table: TableClient) -> None:
-        self._table = table
+        self._reopening = BatchReopening(table)
 
     def reopen(self, letter: DeadLetter) -> Reopened:
         view = describe(letter)
@@ -55,79 +31,17 @@ class RunAccounting:
             return Reopened("names no batch: no run counts it")
         ref = view.ref
         key = KINDS[view.sync_type].key(ref.account, dry_run=ref.dry_run)
-        partition = codec.partition_key(key)
-        for _ in range(_ATTEMPTS):
-            header = self._get(partition, headers.run_row_key(ref.run_id))
-            if header is None:
-                return Reopened(f"run {ref.run_id} is no longer in the state store (purged?): "
-                                "applied, but counted in no run")
-            row = self._get(partition, headers.batch_row_key(ref.run_id, ref.batch))
-            if row is None:
-                return Reopened("not counted yet: the run counts the replay")
-            if not given_up(headers.read_counters(row)):
-                return Reopened("counted as applied already: the replay changes no count")
-            reopened_etag = self._take_back(key, ref.run_id, header, row)
-            if reopened_etag is not None:
-                return Reopened("failed count taken back: the run counts the replay",
-                                undo=partial(self._put_back, header, row, reopened_etag))
-        raise PreconditionFailed(System.TABLES, f"run {ref.run_id} kept changing; try again",
-                                 operation="reopen batch")
+        reopening = self._reopening.reopen(key, ref.run_id, ref.batch)
+        if reopening.count is BatchCount.RUN_GONE:
+            return Reopened(f"run {ref.run_id} is no longer in the state store (purged?): "
+                            "applied, but counted in no run")
+        undo = reopening.undo
+        if undo is None:
+            return Reopened(_NOTES[reopening.count])
 
-    def _get(self, partition: str, row: str) -> TableEntity | None:
-        try:
-            return self._table.get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as error:
-            raise table_error(error, "read run state") from error
-
-    def _take_back(
-        self, key: SyncKey, run_id: str, header: TableEntity, row: TableEntity
-    ) -> str | None:
-        """Delete the given-up row and reopen the run at once; the reopened header's ETag, or
-        None after a lost race."""
-        run = headers.run_from_entity(key, run_id, header, _etag(header), None)
-        status = RunStatus.APPLYING if run.status is RunStatus.COMPLETED else run.status
-        # Rewritten even when open: the new ETag makes a concurrent completion recount.
-        reopened = headers.header_entity(run, status=status)
-        written = self._transaction("reopen batch", [
-            ("delete", row, {"etag": _etag(row),
-                             "match_condition": MatchConditions.IfNotModified}),
-            ("update", reopened, {"mode": UpdateMode.REPLACE, "etag": _etag(header),
-                                  "match_condition": MatchConditions.IfNotModified}),
-        ])
-        return None if written is None else str(written[1]["etag"])
-
-    def _put_back(self, header: TableEntity, row: TableEntity, reopened_etag: str) -> str:
-        """The run as it was before ``reopen``, when the replay could not be sent."""
-        written = self._transaction("put back batch", [
-            ("create", dict(row), {}),
-            ("update", dict(header), {"mode": UpdateMode.REPLACE, "etag": reopened_etag,
-                                      "match_condition": MatchConditions.IfNotModified}),
-        ])
-        if written is None:
+        def put_back() -> str:
+            if undo():
+                return "not sent: the run counts the batch as failed again"
             return "the run is left open (it changed meanwhile): replay again to close it"
-        return "not sent: the run counts the batch as failed again"
 
-    def _transaction(
-        self, operation: str, actions: list[tuple[str, dict[str, Any], dict[str, Any]]]
-    ) -> list[Mapping[str, Any]] | None:
-        """All of ``actions`` in one entity-group transaction; None when a condition failed."""
-        try:
-            return self._table.submit_transaction(actions)
-        except TableTransactionError as error:
-            if error.status_code in (404, 409, 412):
-                return None
-            raise table_error(error, operation) from error
-        except AzureError as error:
-            raise table_error(error, operation) from error
-
-
-def given_up(counters: Mapping[str, int]) -> bool:
-    """Whether an outcome row is one the app wrote when it gave the batch up (every item
-    failed); an applied batch never counts an item as failed."""
-    return counters.get("failed", 0) > 0
-
-
-def _etag(entity: TableEntity) -> str:
-    return str(entity.metadata["etag"])
+        return Reopened(_NOTES[reopening.count], undo=put_back)

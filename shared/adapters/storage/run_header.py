@@ -3,7 +3,8 @@
 The header holds the run's window and how many batches were published; each applied batch has
 its own outcome row with its counters, written once and never updated. A run's totals are the
 sum of its outcome rows, so no two appliers ever write the same row and no count can be lost in
-a race; the sum is written into the header once, when the run completes.
+a race; the sum is written into the header once, when the run completes. (One exception: an
+operator's replay of a given-up batch takes its row back first, ``batch_reopening.py``.)
 """
 
 from __future__ import annotations
