@@ -12,7 +12,7 @@ from ops.errors import EXIT_OK
 from ops.humanize import utc_text
 from ops.lookup import find_account
 from ops.output import Cell, Output, Styled
-from ops.syncs import sync_type_arg
+from ops.syncs import add_account_and_sync_type
 from shared.domain.engagement import EventKind
 from shared.domain.model import SyncType
 from shared.services.sync.schedules import read_changed_failed
@@ -54,9 +54,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Run one email account's sync now, in dry-run mode, and report what "
                     "it would\nchange.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("account", metavar="ACCOUNT", help="email account name or id")
-    parser.add_argument("sync_type", metavar="SYNC_TYPE", type=sync_type_arg,
-                        help="ContactOptIn, SuppressionLists or Engagement")
+    add_account_and_sync_type(parser)
     add_common_options(parser)
     parser.set_defaults(handler=run)
 

@@ -13,7 +13,7 @@ from ops.errors import EXIT_OK, UsageError
 from ops.health import status_label
 from ops.humanize import relative, utc_text, window
 from ops.lookup import describe, find_account
-from ops.syncs import sync_type_arg
+from ops.syncs import add_account_and_sync_type
 from shared.domain.model import ScheduleUpdate, SyncStatus, SyncType
 from shared.domain.schedule import in_window, next_window_opening, schedule_problem
 
@@ -33,9 +33,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Tick Sync Now on the email account's schedule of SYNC_TYPE; the sync "
                     "timer's\nnext tick starts the run.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("account", metavar="ACCOUNT", help="email account name or id")
-    parser.add_argument("sync_type", metavar="SYNC_TYPE", type=sync_type_arg,
-                        help="ContactOptIn, SuppressionLists or Engagement")
+    add_account_and_sync_type(parser)
     add_common_options(parser)
     parser.set_defaults(handler=run)
 

@@ -51,6 +51,13 @@ def sync_type_arg(text: str) -> SyncType:
     raise argparse.ArgumentTypeError(f"unknown sync type {text!r}: expected one of {names}")
 
 
+def add_account_and_sync_type(parser: argparse.ArgumentParser) -> None:
+    """The ACCOUNT SYNC_TYPE pair of the commands that act on one schedule."""
+    parser.add_argument("account", metavar="ACCOUNT", help="email account name or id")
+    parser.add_argument("sync_type", metavar="SYNC_TYPE", type=sync_type_arg,
+                        help="ContactOptIn, SuppressionLists or Engagement")
+
+
 def kind_of_partition(sync_type_part: str) -> tuple[SyncKind, bool] | None:
     """The sync kind and dry-run flag of a state partition's sync type part (``ContactOptIn``,
     ``ContactOptIn.dry``); None for state that is not a sync's (the programs mirror's)."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -66,6 +66,26 @@ def person_key(key: str) -> str:
 def is_person_key(value: object) -> bool:
     return (isinstance(value, str) and len(value) == 64
             and all(char in "0123456789abcdef" for char in value))
+
+
+MAX_TIMELINE_PAGE = 500  # events an event store returns in one page at most
+
+
+def timeline_kinds(
+    person_key: str, kinds: Collection[EventKind] | None, limit: int
+) -> frozenset[EventKind] | None:
+    """What a timeline page asks for, checked by the rules every event store keeps: the kinds
+    (None: all); ``ValueError`` naming the first rule broken."""
+    if not is_person_key(person_key):
+        raise ValueError("invalid person key")
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_TIMELINE_PAGE:
+        raise ValueError(f"limit must be 1..{MAX_TIMELINE_PAGE}")
+    if kinds is None:
+        return None
+    wanted = frozenset(EventKind(kind) for kind in kinds)
+    if not wanted:
+        raise ValueError("kinds must name at least one kind, or be None for all")
+    return wanted
 
 
 def _whole_seconds(value: datetime) -> int:

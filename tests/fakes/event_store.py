@@ -21,12 +21,10 @@ from shared.domain.engagement import (
     WriteResult,
     add,
     first_row_key_before,
-    is_person_key,
     row_key,
     summarise,
+    timeline_kinds,
 )
-
-MAX_PAGE = 500
 
 
 class InMemoryEventStore:
@@ -62,15 +60,9 @@ class InMemoryEventStore:
         limit: int = 50,
         continuation: str | None = None,
     ) -> TimelinePage:
-        if not is_person_key(person_key):
-            raise ValueError("invalid person key")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
-            raise ValueError(f"limit must be 1..{MAX_PAGE}")
+        wanted = timeline_kinds(person_key, kinds, limit) or frozenset(EventKind)
         if continuation is not None and (not isinstance(continuation, str) or not continuation):
             raise ValueError("invalid continuation")
-        wanted = set(EventKind) if kinds is None else {EventKind(kind) for kind in kinds}
-        if not wanted:
-            raise ValueError("kinds must name at least one kind, or be None for all")
         with self._lock:
             self.queries += 1
             rows = self._rows.get(person_key, {})

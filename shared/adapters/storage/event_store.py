@@ -68,9 +68,9 @@ from shared.domain.engagement import (
     WriteResult,
     add,
     first_row_key_before,
-    is_person_key,
     row_key,
     summarise,
+    timeline_kinds,
 )
 from shared.errors import PreconditionFailed, System
 
@@ -78,7 +78,6 @@ DEFAULT_TABLE = "engagement"
 # A transaction holds at most 100 operations: 99 event rows and the summary.
 CHUNK = 99
 # A timeline page is one request; Table Storage returns at most 1000 rows per request.
-MAX_PAGE = 500
 SUMMARY_KIND = "summary"
 _MAX_ATTEMPTS = 16
 _MAX_BACK_OFF_S = 0.5
@@ -185,13 +184,7 @@ class TableEventStore:
         limit: int = 50,
         continuation: str | None = None,
     ) -> TimelinePage:
-        if not is_person_key(person_key):
-            raise ValueError("invalid person key")
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 0 < limit <= MAX_PAGE:
-            raise ValueError(f"limit must be 1..{MAX_PAGE}")
-        wanted = None if kinds is None else {EventKind(kind) for kind in kinds}
-        if wanted is not None and not wanted:
-            raise ValueError("kinds must name at least one kind, or be None for all")
+        wanted = timeline_kinds(person_key, kinds, limit)
         first_page = continuation is None
         parameters: dict[str, Any] = {"pk": person_key, "low": SUMMARY_ROW_KEY,
                                       "high": EVENT_ROW_END}
