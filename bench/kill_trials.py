@@ -104,12 +104,12 @@ SYNCS = {
     "suppression": SyncUnderTest(SUPPRESSION_QUEUE, SyncType.SUPPRESSION_LISTS.label,
                                  {"SUPPRESSION_SHARDS": "2"}),
     # The Engagement reader takes its shards, and as many dotdigital pages per flush, from
-    # SUPPRESSION_SHARDS: one shard checkpoints after every page (a campaign's activity rows,
+    # ENGAGEMENT_SHARDS: one shard checkpoints after every page (a campaign's activity rows,
     # opens, clicks or page views; a form's responses). 30 contacts per campaign make about 300
     # events per account in 13 pages: storing them (a transaction per person per batch) is most
     # of the sync's time.
     "engagement": SyncUnderTest(ENGAGEMENT_QUEUE, SyncType.ENGAGEMENT.label,
-                                {"SUPPRESSION_SHARDS": "1"}, activities_per_campaign=30),
+                                {"ENGAGEMENT_SHARDS": "1"}, activities_per_campaign=30),
 }
 
 

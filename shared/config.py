@@ -116,6 +116,9 @@ SETTINGS: dict[str, tuple[bool, str]] = {
     "SUPPRESSION_SHARDS": (
         False, "Sessions suppression batches are spread over; one address, one shard (10)",
     ),
+    "ENGAGEMENT_SHARDS": (
+        False, "Sessions engagement batches are spread over; one person, one shard (10)",
+    ),
     "SUPPRESSION_MAX_DELIVERY_COUNT": (
         False, "The suppression queue's max delivery count, as deployed (10)",
     ),
@@ -228,6 +231,7 @@ class SyncSettings:
     optin_pages_per_flush: int = 10
     optin_max_delivery_count: int = 10
     suppression_shards: int = 10
+    engagement_shards: int = 10
     suppression_max_delivery_count: int = 10
     resubscribe_resend_hours: float = 24.0
     engagement_max_delivery_count: int = 10
@@ -304,6 +308,7 @@ def load_sync_settings(environ: Mapping[str, str]) -> SyncSettings:
         optin_pages_per_flush=int(_number(environ, "OPTIN_PAGES_PER_FLUSH", 10, minimum=1)),
         optin_max_delivery_count=int(_number(environ, "OPTIN_MAX_DELIVERY_COUNT", 10, minimum=1)),
         suppression_shards=int(_number(environ, "SUPPRESSION_SHARDS", 10, minimum=1)),
+        engagement_shards=int(_number(environ, "ENGAGEMENT_SHARDS", 10, minimum=1)),
         suppression_max_delivery_count=int(
             _number(environ, "SUPPRESSION_MAX_DELIVERY_COUNT", 10, minimum=1)
         ),

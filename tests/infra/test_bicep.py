@@ -407,8 +407,10 @@ def test_sessions_per_instance_cover_the_shards() -> None:
     sessions = host_json()["extensions"]["serviceBus"]["maxConcurrentSessions"]
     settings = app_settings()
     assert "OPTIN_SHARDS" not in settings and "SUPPRESSION_SHARDS" not in settings
+    assert "ENGAGEMENT_SHARDS" not in settings
     assert SyncSettings().optin_shards == sessions
     assert SyncSettings().suppression_shards == sessions
+    assert SyncSettings().engagement_shards == sessions
 
 
 # ---- app settings ------------------------------------------------------------------------------

@@ -68,7 +68,7 @@ class EngagementReader(PagedReader[EngagementEvent]):
             pages=pages, command=command, session_prefix="engagement",
             # One person's events in one session: their summary row is written by one
             # consumer at a time (the store's transactions keep it exact regardless).
-            shards=self.settings.suppression_shards,
-            pages_per_flush=self.settings.suppression_shards,
+            shards=self.settings.engagement_shards,
+            pages_per_flush=self.settings.engagement_shards,
             max_batch_items=MAX_BATCH_ITEMS,
         )
