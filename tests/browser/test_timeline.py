@@ -125,3 +125,21 @@ def test_an_unreadable_record_shows_why(seeded: Harness, page: Page) -> None:
     expect(frame.locator("li.event")).to_have_count(0)
     expect(frame.locator("#count-sends")).not_to_have_text("2")
     shoot(page, "timeline-not-allowed")
+
+
+def test_everything_the_page_loads_comes_from_the_solution_or_the_connector(
+    seeded: Harness, page: Page
+) -> None:
+    requested: list[str] = []
+    page.on("request", lambda sent: requested.append(sent.url))
+    frame = open_timeline(seeded, page, "ann")
+    toggle(frame, "click")
+    frame.locator("input[value='emails']").check()
+    expect(frame.locator("body[data-state='ready']")).to_have_count(1, timeout=TIMEOUT_MS)
+    frontend = seeded.stack.host.http
+    assert frontend is not None
+    allowed = (f"{seeded.page_server.origin}/", f"{frontend.base_url}/api/")
+    page_files = [url for url in requested if "/WebResources/ec_/timeline/" in url]
+    assert page_files, requested  # the page itself was loaded and seen
+    assert any(url.startswith(f"{frontend.base_url}/api/timeline") for url in requested)
+    assert [url for url in requested if not url.startswith(allowed)] == []
