@@ -126,8 +126,9 @@ def _options(args: argparse.Namespace) -> StackOptions:
     )
 
 
-class EngagementStack(ProcessStack):
-    """A ``ProcessStack`` whose Engagement schedules get Sync Now and nothing else runs."""
+class EngagementTrialStack(ProcessStack):
+    """A ``ProcessStack`` on the generated data set whose Engagement schedules get Sync Now and
+    nothing else runs (``bench.engagement_sync.EngagementStack`` seeds a backlog of its own)."""
 
     def prepare(self) -> None:
         # ContactOptIn runs every 15 minutes in the generated data set: made manual, it stays
@@ -153,14 +154,14 @@ def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
         seeding = SuppressionSeed(args.contacts, 0.05, 0.01, args.seed)
         stack: ProcessStack = SuppressionStack(work_dir, _options(args), seeding)
     elif args.sync == "engagement":
-        stack = EngagementStack(work_dir, _options(args))
+        stack = EngagementTrialStack(work_dir, _options(args))
     else:
         stack = ProcessStack(work_dir, _options(args))
     with stack:
         stack.admin("dataverse", "POST", "config", {
             "service_protection": Protection(args.scale).as_config(),
             "cost_model": DEFAULT_COST.as_config()})
-        if isinstance(stack, EngagementStack):
+        if isinstance(stack, EngagementTrialStack):
             stack.prepare()
         elif args.sync == "optin":
             # Engagement runs every 240 minutes in the generated data set: made manual, it does
@@ -174,7 +175,7 @@ def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
 def _complete(args: argparse.Namespace, stack: ProcessStack, store: LocalQueueStore) -> bool:
     if isinstance(stack, SuppressionStack):
         return suppression_runs_complete(stack, store, args.accounts)
-    if isinstance(stack, EngagementStack):
+    if isinstance(stack, EngagementTrialStack):
         return engagement_runs_complete(stack, store, args.accounts)
     return runs_complete(stack, store, args.accounts)
 
@@ -191,7 +192,7 @@ def engagement_runs_complete(stack: ProcessStack, store: LocalQueueStore, accoun
 def final_state(stack: ProcessStack, started: str) -> dict[str, Any]:
     """What the sync decided: opt-in types; suppression rows, Note counts and flags; or the
     event store's events and summaries."""
-    if isinstance(stack, EngagementStack):
+    if isinstance(stack, EngagementTrialStack):
         return engagement_state(stack.event_rows())
     if not isinstance(stack, SuppressionStack):
         return {f"{table}:{row[key]}": row.get("ec_optintype")
@@ -382,7 +383,7 @@ def reference_run(args: argparse.Namespace, work_dir: Path) -> tuple[dict[str, A
 
 def _store_violations(stack: ProcessStack) -> list[str]:
     """The Engagement sync's summaries against the events held (nothing for the other syncs)."""
-    return summary_violations(stack.event_rows()) if isinstance(stack, EngagementStack) else []
+    return summary_violations(stack.event_rows()) if isinstance(stack, EngagementTrialStack) else []
 
 
 def _now_iso() -> str:

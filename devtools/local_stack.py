@@ -46,6 +46,7 @@ from devtools.azurite import AzuriteHandle, start_azurite
 from devtools.emulator_admin import EmulatorAdmin
 from emulators.cluster import EmulatorCluster
 from emulators.datagen import generate_dataset, secrets_for
+from ops.syncs import KINDS
 from shared import bootstrap
 from shared.adapters.dataverse.settings_tables import schedule_from_row
 from shared.adapters.storage.run_journal import TableRunJournal
@@ -53,10 +54,7 @@ from shared.adapters.storage.sync_state import TableSyncStateStore
 from shared.config import load_settings
 from shared.domain.model import SyncSchedule, SyncStatus, SyncType
 from shared.domain.schedule import is_due
-from shared.services.engagement.reader import engagement_sync_key
-from shared.services.optin.reader import optin_sync_key
 from shared.services.ports import PageCursor
-from shared.services.suppression.reader import suppression_sync_key
 
 logger = logging.getLogger("stack")
 ROOT = Path(__file__).resolve().parents[1]
@@ -276,14 +274,11 @@ class LocalStack:
         """Schedules that are due, running, or have a reader run to resume (why, each)."""
         now = _utcnow()
         dry_run = self.values.get("SYNC_DRY_RUN", "false").strip().lower() in ("true", "1", "yes")
-        keys = {SyncType.CONTACT_OPT_IN: optin_sync_key,
-                SyncType.SUPPRESSION_LISTS: suppression_sync_key,
-                SyncType.ENGAGEMENT: engagement_sync_key}
         found = []
         for schedule in self.schedules():
-            if schedule.sync_type not in keys:
+            if schedule.sync_type not in KINDS:
                 continue
-            key = keys[schedule.sync_type](schedule.email_account_id, dry_run=dry_run)
+            key = KINDS[schedule.sync_type].key(schedule.email_account_id, dry_run=dry_run)
             if schedule.status is not SyncStatus.NONE:
                 found.append(f"{schedule.row_id}: status {schedule.status.name}")
             elif self.state.get_checkpoint(key, PageCursor) is not None:
