@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -152,6 +153,56 @@ def test_sessions_finding_the_index_stale_together_read_the_padded_rows_once(
         thread.join(30)
     assert results == {i: [rows[i]["contactid"]] for i in range(4)}
     assert sum(filters.count(PADDED_FILTER) for filters in spy.filters) == 3  # one refresh
+
+
+class GatedRefreshClient(DataverseClient):
+    """Holds the refreshing lookup until released; other lookups meet at a barrier, which only
+    lookups that run side by side can pass."""
+
+    refresh_started: threading.Event
+    release_refresh: threading.Event
+    side_by_side: threading.Barrier
+
+    def iter_read_batch(
+        self, queries: Sequence[Query], *, absent_ok: Any = ()
+    ) -> Iterator[Iterator[dict[str, Any]]]:
+        if any(query.filter == PADDED_FILTER for query in queries):
+            self.refresh_started.set()
+            self.release_refresh.wait(10)
+        else:
+            self.side_by_side.wait(10)
+        return super().iter_read_batch(queries, absent_ok=absent_ok)
+
+
+def test_lookups_that_waited_for_a_refresh_then_run_side_by_side(
+    dataverse_settings: DataverseSettings, http: HttpSettings, app_token: Callable[[], str],
+    fast_policy: RetryPolicy,
+) -> None:
+    client = GatedRefreshClient(dataverse_settings, http, app_token, policy=fast_policy)
+    client.refresh_started, client.release_refresh = threading.Event(), threading.Event()
+    client.side_by_side = threading.Barrier(2)
+    records = DataverseCrmRecords(client, padded=PaddedIndex(monotonic=ManualClock()))
+    failures: list[BaseException] = []
+
+    def look_up(email: str) -> None:
+        try:
+            records.find_by_email_keys([email])
+        except BaseException as exc:  # noqa: BLE001 - reported by the assertion below
+            failures.append(exc)
+
+    refreshing = threading.Thread(target=look_up, args=("r@example.com",))
+    refreshing.start()
+    assert client.refresh_started.wait(10)
+    waiting = [threading.Thread(target=look_up, args=(f"w{i}@example.com",)) for i in range(2)]
+    for thread in waiting:
+        thread.start()
+    time.sleep(0.2)  # both find the index stale and wait for the refresh to end
+    client.release_refresh.set()
+    for thread in [refreshing, *waiting]:
+        thread.join(30)
+    # Had the refresh lock been held through every lookup, the second waiter could not meet the
+    # first at the barrier, which breaks after 10 s.
+    assert failures == []
 
 
 def test_the_index_keeps_every_stored_form_per_table() -> None:

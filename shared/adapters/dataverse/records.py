@@ -113,9 +113,12 @@ class EmailLookup:
         if self._padded.is_fresh():
             return self._lookup(keys, asked, convert, refresh=False)
         # One refresh at a time: the sessions that find the index stale together wait for the
-        # first one's lookup instead of all reading every padded row.
+        # first one's lookup instead of all reading every padded row. The lock is held only by
+        # a lookup that refreshes: the ones that waited for it look up side by side afterwards.
         with self._padded.refreshing:
-            return self._lookup(keys, asked, convert, refresh=not self._padded.is_fresh())
+            if not self._padded.is_fresh():
+                return self._lookup(keys, asked, convert, refresh=True)
+        return self._lookup(keys, asked, convert, refresh=False)
 
     def _lookup(
         self, keys: set[str], asked: tuple[CrmTable, ...], convert: Convert[Found], *,
