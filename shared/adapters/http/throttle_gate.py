@@ -70,10 +70,10 @@ class ThrottleGate:
         paused_until = float("-inf")
         while True:
             with self._lock:
+                if self._open.is_set():
+                    return self._clock()
                 # A stand-in pause (tests) returns at once: count the time as passed all the same.
                 now = max(self._clock(), paused_until)
-                if self._open.is_set():
-                    return now
                 release = max(self._closed_until, self._next_release)
                 if release <= now:
                     self._next_release = now + self._ramp_step_s
