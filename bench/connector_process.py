@@ -25,23 +25,19 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from bench.memory_samples import MemorySampler
+from bench.memory_samples import MemorySampler, peak_rss_mb
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def peak_rss_mb() -> float:
-    """This process's own peak resident size: ``VmHWM``, the high-water mark of its address
-    space. Not ``ru_maxrss``: Linux carries that across fork and exec, so a connector started by
-    a large benchmark process would report the benchmark's size as its own."""
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024.0  # kB
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB
+def own_peak_rss_mb() -> float:
+    """This process's own peak resident size (``VmHWM``): a connector started by a large
+    benchmark process would report the benchmark's size as its own in ``ru_maxrss``, which is
+    only the fallback where there is no ``/proc``."""
+    peak = peak_rss_mb()
+    if peak is None:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB
+    return peak
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
     finally:
         host.stop(timeout_s=120.0)
-    report = {"peak_rss_mb": round(peak_rss_mb(), 1), "functions": host.counters.snapshot()}
+    report = {"peak_rss_mb": round(own_peak_rss_mb(), 1), "functions": host.counters.snapshot()}
     Path(args.report).write_text(json.dumps(report, indent=2))
     return 0
 

@@ -34,10 +34,11 @@ import re
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from bench.memory_samples import peak_rss_mb
 from shared.domain.model import SyncType
 
 KINDS = ("send", "open", "click", "page_view", "form_response")
@@ -57,6 +58,7 @@ EVENTS_PER_SEND = (1 + OPEN_RATE * 1.6 + OPEN_RATE * CLICK_RATE * 1.2 * (1 + 0.7
                    + RESPONSE_RATE * COMPLETE_SHARE)
 SPAN_DAYS = 365
 LAST_SEND_DAYS = 20  # no campaign later than this before as_of: every event is before it
+FIRST_ACCOUNT_ID = 1001  # the generator's dotdigital account ids: 1001, 1002, ...
 # dotdigital's contact ids are 32-bit: ids as the generator makes them (account id × 10^6 + n).
 CONTACT_IDS_PER_ACCOUNT = 1_000_000
 SAMPLE_PEOPLE = 25  # people whose expected summaries are written out for the benchmark to check
@@ -104,10 +106,7 @@ class Tally:
         return sum(self.by_kind.values())
 
     def as_dict(self) -> dict[str, Any]:
-        return {"events": self.events, "by_kind": dict(self.by_kind), "campaigns": self.campaigns,
-                "untracked_campaigns": self.untracked_campaigns,
-                "activity_rows": self.activity_rows, "responses": self.responses,
-                "incomplete_responses": self.incomplete_responses}
+        return {"events": self.events, **asdict(self)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,7 +128,7 @@ class EngagementSeed:
         number = 0
         for index, target in enumerate(self.targets()):
             size = max(10, round(target / EVENTS_PER_SEND / SENDS_PER_PERSON))
-            account_id = 1001 + index
+            account_id = FIRST_ACCOUNT_ID + index
             shared = [] if index == 0 else [bases[0][at].number for at in rng.sample(
                 range(len(bases[0])), min(len(bases[0]), round(size * SHARED_SHARE)))]
             fresh = range(number + 1, number + 1 + size - len(shared))
@@ -145,13 +144,10 @@ class EngagementSeed:
             bases.append(base)
         return bases
 
-    def start(self) -> Generation:
-        return Generation(self)
-
     def build(self) -> tuple[list[dict[str, Any]], dict[str, Any]]:
         """Everything in memory (small N: tests): per account ``{"campaigns", "surveys"}``, and
         what was made."""
-        generation = self.start()
+        generation = Generation(self)
         accounts = []
         for index in range(self.accounts):
             campaigns = list(generation.campaigns(index))
@@ -176,7 +172,7 @@ class EngagementSeed:
             account.pop("surveys", None)
             account["campaigns"] = f"@@engagement-campaigns-{index}@@"
             account["surveys"] = f"@@engagement-surveys-{index}@@"
-        generation = self.start()
+        generation = Generation(self)
         text = json.dumps(dataset, ensure_ascii=False, separators=(",", ":"))
         at = 0
         for found in _MARKER.finditer(text):
@@ -258,7 +254,7 @@ class _Account:
                  tally: Tally, sample: dict[int, dict[str, int]]) -> None:
         self.rng = rng
         self.index = index
-        self.account_id = 1001 + index
+        self.account_id = FIRST_ACCOUNT_ID + index
         self.base = base
         self.as_of = as_of
         self.tally = tally
@@ -387,17 +383,6 @@ class _Account:
         ]
 
 
-def peak_rss_mb() -> float:
-    try:
-        with open("/proc/self/status", encoding="ascii") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return round(int(line.split()[1]) / 1024.0, 1)
-    except OSError:
-        pass
-    return 0.0
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.engagement_seed", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -419,7 +404,8 @@ def main(argv: list[str] | None = None) -> int:
         made = seeding.rewrite(dataset, handle)
     temporary.replace(args.file)
     made.update(seed_file_mb=round(args.file.stat().st_size / 2**20, 1),
-                seconds=round(time.monotonic() - started, 1), peak_rss_mb=peak_rss_mb())
+                seconds=round(time.monotonic() - started, 1),
+                peak_rss_mb=round(peak_rss_mb() or 0.0, 1))
     args.made.write_text(json.dumps(made), encoding="utf-8")
     return 0
 

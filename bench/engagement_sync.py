@@ -31,6 +31,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, TableServiceClient
 
 from bench.engagement_seed import KINDS
+from bench.memory_samples import peak_rss_mb
 from bench.optin_sync import (
     add_stack_arguments,
     check_stack_arguments,
@@ -38,13 +39,18 @@ from bench.optin_sync import (
     cost_and_limits,
     emulator_stats,
     run_repeatedly,
+    run_totals,
     sync_seconds,
     sync_until,
 )
-from bench.process_stack import STATUS_NONE, ProcessStack, StackOptions
-from bench.suppression_sync import run_totals
+from bench.process_stack import (
+    ENGAGEMENT_QUEUE,
+    ProcessStack,
+    StackOptions,
+    dead_lettered,
+    runs_complete,
+)
 from devhost.local_queue import LocalQueueStore
-from shared.adapters.servicebus.message_codec import dead_letter_queue
 from shared.adapters.storage import codec
 from shared.adapters.storage.event_store import DEFAULT_TABLE, TableEventStore
 from shared.domain.email import match_key
@@ -58,7 +64,6 @@ from shared.domain.engagement import (
 from shared.domain.model import SyncType
 from shared.services.engagement.reader import ENGAGEMENT_DRY_SYNC_TYPE, ENGAGEMENT_SYNC_TYPE
 
-ENGAGEMENT_QUEUE = "engagement-batches"
 # dotdigital's documented limit: 2,000 API calls per hour per account (a rolling hour).
 HOURLY_LIMIT = 2000
 READER_LOG = re.compile(r"engagement run \S+: (\d+) pages, (\d+) items, (\d+) batches published"
@@ -68,36 +73,20 @@ TIMER_FAILURES = 5  # failed timer ticks in a row that end the benchmark
 
 
 class EngagementStack(ProcessStack):
-    """A ``ProcessStack`` whose generated data set gets the benchmark's engagement backlog."""
+    """A ``ProcessStack`` whose generated data set gets the benchmark's engagement backlog
+    (streamed into the seed file by ``bench.engagement_seed``)."""
+
+    seed_rewriter = "bench.engagement_seed"
 
     def __init__(self, work_dir: Path, options: StackOptions, events: int,
                  as_of: str | None) -> None:
         super().__init__(work_dir, options)
         self.events = events
         self.as_of = as_of
-        self.made: dict[str, Any] = {}
 
-    def _run(self, command: list[str]) -> None:
-        super()._run(command)
-        if "emulators.datagen" in command:
-            # In a process of its own, streaming: the benchmark's process never holds the data.
-            seed_file = command[command.index("--out") + 1]
-            made = self.work_dir / "made.json"
-            extra = [] if self.as_of is None else ["--as-of", self.as_of]
-            super()._run([
-                sys.executable, "-m", "bench.engagement_seed", "--file", seed_file,
-                "--made", str(made), "--events", str(self.events),
-                "--seed", str(self.options.seed), *extra,
-            ])
-            self.made = json.loads(made.read_text(encoding="utf-8"))
-
-    def engagement_schedules(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows("ec_syncschedules")
-                if row.get("ec_synctype") == SyncType.ENGAGEMENT]
-
-    def engagement_runs(self, *, dry_run: bool = False) -> list[dict[str, Any]]:
-        key = ENGAGEMENT_DRY_SYNC_TYPE if dry_run else ENGAGEMENT_SYNC_TYPE
-        return [run for run in self.run_headers() if run["PartitionKey"].endswith(f"|{key}")]
+    def seed_rewriter_arguments(self) -> list[str]:
+        as_of = [] if self.as_of is None else ["--as-of", self.as_of]
+        return ["--events", str(self.events), "--seed", str(self.options.seed), *as_of]
 
     def peak_memory_mb(self) -> dict[str, float | None]:
         """The emulators' process and Azurite's (its node process) peak resident sizes."""
@@ -137,15 +126,8 @@ def _tree(pid: int) -> list[int]:
 
 
 def _peak_mb(pids: Iterable[int]) -> float | None:
-    """The largest ``VmHWM`` among ``pids``."""
-    peaks = []
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks.append(int(line.split()[1]) / 1024.0)
-        except OSError:
-            continue
+    """The largest ``VmHWM`` among ``pids`` (those still running)."""
+    peaks = [peak for peak in map(peak_rss_mb, pids) if peak is not None]
     return round(max(peaks), 1) if peaks else None
 
 
@@ -179,13 +161,6 @@ class TimerFailures:
         if self.in_a_row >= self.limit:
             raise SystemExit(f"the sync timer failed {self.in_a_row} times in a row, last:"
                              f" {self.last}; see {self.log}")
-
-
-def runs_complete(stack: EngagementStack, store: LocalQueueStore, accounts: int) -> bool:
-    done = [row for row in stack.engagement_schedules()
-            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
-            and row.get("ec_lastsync") and row.get("ec_lastresult")]
-    return len(done) >= accounts and store.counts(ENGAGEMENT_QUEUE).active == 0
 
 
 def event_store_counts(connection: str) -> dict[str, Any]:
@@ -335,16 +310,18 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
 
         def done() -> bool:
             failures.check()
-            return runs_complete(stack, store, args.accounts)
+            return runs_complete(stack, store, SyncType.ENGAGEMENT, ENGAGEMENT_QUEUE,
+                                 args.accounts)
 
         wall_seconds = sync_until(stack, args, work_dir, done)
-        runs = stack.engagement_runs(dry_run=args.dry_run)
+        # A dry run keeps its runs apart in the state store, under a name of their own.
+        runs = stack.run_headers(ENGAGEMENT_DRY_SYNC_TYPE if args.dry_run
+                                 else ENGAGEMENT_SYNC_TYPE)
         seconds = sync_seconds(runs)
         stats = emulator_stats(stack)
         connector = stack.stop_connector()
         calls = stack.calls_in_last_hour()
-        dead = (store.counts(ENGAGEMENT_QUEUE).dead_lettered
-                + store.counts(dead_letter_queue(ENGAGEMENT_QUEUE)).active)
+        dead = dead_lettered(store, ENGAGEMENT_QUEUE)
         held = event_store_counts(stack.storage)
         sample = sample_timelines(stack.storage, [] if args.dry_run
                                   else stack.made.get("sample", []))

@@ -48,11 +48,19 @@ from typing import Any, Protocol
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from bench.optin_sync import DEFAULT_COST, Protection, runs_complete
-from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
+from bench.optin_sync import DEFAULT_COST, configure_dataverse, scaled_protection
+from bench.process_stack import (
+    ENGAGEMENT_QUEUE,
+    OPTIN_QUEUE,
+    SUPPRESSION_QUEUE,
+    ProcessStack,
+    StackOptions,
+    dead_lettered,
+    runs_complete,
+    select_run_headers,
+)
 from bench.suppression_seed import SuppressionSeed
-from bench.suppression_sync import SUPPRESSION_QUEUE, SuppressionStack
-from bench.suppression_sync import runs_complete as suppression_runs_complete
+from bench.suppression_sync import SuppressionStack
 from devhost.local_queue import DB_FILE, LocalQueueStore
 from shared.adapters.servicebus.engagement_schema import ENGAGEMENT_SCHEMA
 from shared.adapters.servicebus.message_codec import dead_letter_queue, decode, unreadable_batch
@@ -73,7 +81,6 @@ TABLES = {"contacts": "contactid", "leads": "leadid", "accounts": "accountid"}
 POLL_S = 0.2
 MAX_KILLS_PER_TRIAL = 5
 FIRST_UP_S = 1.0  # the connector does nothing before it has imported the app
-ENGAGEMENT_QUEUE = "engagement-batches"
 
 
 @dataclass
@@ -91,7 +98,7 @@ class SyncUnderTest:
     """What differs between the syncs the trials kill."""
 
     queue: str
-    sync_type: str  # the sync state's name of it
+    sync_type: SyncType
     settings: dict[str, str]
     activities_per_campaign: int | None = None  # the generator's default when None
 
@@ -99,16 +106,15 @@ class SyncUnderTest:
 SYNCS = {
     # One page per flush (opt-in) or two shards (suppression): the readers checkpoint often, so
     # kills land between checkpoints.
-    "optin": SyncUnderTest(OPTIN_QUEUE, SyncType.CONTACT_OPT_IN.label,
-                           {"OPTIN_PAGES_PER_FLUSH": "1"}),
-    "suppression": SyncUnderTest(SUPPRESSION_QUEUE, SyncType.SUPPRESSION_LISTS.label,
+    "optin": SyncUnderTest(OPTIN_QUEUE, SyncType.CONTACT_OPT_IN, {"OPTIN_PAGES_PER_FLUSH": "1"}),
+    "suppression": SyncUnderTest(SUPPRESSION_QUEUE, SyncType.SUPPRESSION_LISTS,
                                  {"SUPPRESSION_SHARDS": "2"}),
     # The Engagement reader takes its shards, and as many dotdigital pages per flush, from
     # ENGAGEMENT_SHARDS: one shard checkpoints after every page (a campaign's activity rows,
     # opens, clicks or page views; a form's responses). 30 contacts per campaign make about 300
     # events per account in 13 pages: storing them (a transaction per person per batch) is most
     # of the sync's time.
-    "engagement": SyncUnderTest(ENGAGEMENT_QUEUE, SyncType.ENGAGEMENT.label,
+    "engagement": SyncUnderTest(ENGAGEMENT_QUEUE, SyncType.ENGAGEMENT,
                                 {"ENGAGEMENT_SHARDS": "1"}, activities_per_campaign=30),
 }
 
@@ -158,9 +164,7 @@ def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
     else:
         stack = ProcessStack(work_dir, _options(args))
     with stack:
-        stack.admin("dataverse", "POST", "config", {
-            "service_protection": Protection(args.scale).as_config(),
-            "cost_model": DEFAULT_COST.as_config()})
+        configure_dataverse(stack, scaled_protection(args.scale), DEFAULT_COST)
         if isinstance(stack, EngagementTrialStack):
             stack.prepare()
         elif args.sync == "optin":
@@ -170,23 +174,6 @@ def _stack(args: argparse.Namespace, work_dir: Path) -> Iterator[ProcessStack]:
             stack.edit_schedules({"ec_intervalminutes": 0}, SyncType.ENGAGEMENT)
             stack.request_sync_now()
         yield stack
-
-
-def _complete(args: argparse.Namespace, stack: ProcessStack, store: LocalQueueStore) -> bool:
-    if isinstance(stack, SuppressionStack):
-        return suppression_runs_complete(stack, store, args.accounts)
-    if isinstance(stack, EngagementTrialStack):
-        return engagement_runs_complete(stack, store, args.accounts)
-    return runs_complete(stack, store, args.accounts)
-
-
-def engagement_runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
-    """Every account's Engagement schedule is back to None with a last result (its run completed:
-    every batch applied) and the engagement queue is empty."""
-    done = [row for row in stack.schedules(SyncType.ENGAGEMENT)
-            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
-            and row.get("ec_lastsync") and row.get("ec_lastresult")]
-    return len(done) >= accounts and store.counts(ENGAGEMENT_QUEUE).active == 0
 
 
 def final_state(stack: ProcessStack, started: str) -> dict[str, Any]:
@@ -307,7 +294,7 @@ def watermark_violations(
     for partition, by_key in partitions.items():
         account, _, sync_type = partition.partition("|")
         watermark = by_key.get("watermark")
-        if sync_type != sync.sync_type or watermark is None:
+        if sync_type != sync.sync_type.label or watermark is None:
             continue
         covered = [(key, row) for key, row in by_key.items()
                    if key.startswith("run|") and "|batch|" not in key
@@ -329,9 +316,7 @@ def watermark_violations(
 
 def reading(state: StateRows, sync: SyncUnderTest, accounts: int) -> bool:
     """Whether some account's reader had not yet published its whole run (or not started it)."""
-    runs = [row for row in state.state_rows()
-            if row["PartitionKey"].endswith(f"|{sync.sync_type}")
-            and row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]]
+    runs = select_run_headers(state.state_rows(), sync.sync_type.label)
     started = {row["PartitionKey"] for row in runs}
     return len(started) < accounts or any(row.get("Status") == "publishing" for row in runs)
 
@@ -358,9 +343,10 @@ def _all_messages(store: LocalQueueStore, queue: str) -> list[tuple[bytes, dict[
 
 def _wait_complete(args: argparse.Namespace, stack: ProcessStack, store: LocalQueueStore,
                    timeout_s: float) -> bool:
+    sync = SYNCS[args.sync]
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        if _complete(args, stack, store):
+        if runs_complete(stack, store, sync.sync_type, sync.queue, args.accounts):
             return True
         time.sleep(POLL_S)
     return False
@@ -417,8 +403,7 @@ def run_trial(args: argparse.Namespace, work_dir: Path, rng: random.Random,
         stack.stop_connector()
         trial.violations += watermark_violations(stack, store, sync)
         trial.violations += _store_violations(stack)
-        if (store.counts(sync.queue).dead_lettered
-                + store.counts(dead_letter_queue(sync.queue)).active):
+        if dead_lettered(store, sync.queue):
             trial.violations.append("batches were dead-lettered")
         final = final_state(stack, begun)
     trial.differences = sum(1 for key in reference.keys() | final.keys()

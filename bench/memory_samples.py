@@ -46,6 +46,19 @@ def _mallinfo2() -> Any:
     return function
 
 
+def peak_rss_mb(pid: int | str = "self") -> float | None:
+    """A process's own peak resident size in MB: ``VmHWM``, the high-water mark of its address
+    space (not ``ru_maxrss``, which Linux carries across fork and exec); None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return None
+
+
 def _rss_bytes() -> int:
     with open("/proc/self/statm") as statm:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")

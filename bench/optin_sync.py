@@ -19,14 +19,20 @@ import re
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bench.process_stack import OPTIN_QUEUE, STATUS_NONE, ProcessStack, StackOptions
+from bench.process_stack import (
+    OPTIN_QUEUE,
+    ProcessStack,
+    StackOptions,
+    dead_lettered,
+    runs_complete,
+)
 from devhost.local_queue import LocalQueueStore
-from shared.adapters.servicebus.message_codec import dead_letter_queue
+from emulators.dataverse.protection import CostModel, ProtectionLimits
 from shared.domain.model import SyncType
 
 # The real service: 6,000 requests and 1,200,000 ms of execution per user per 300 s, 52 at once.
@@ -38,48 +44,22 @@ RESULT = re.compile(r"([\d,]+) read, ([\d,]+) (?:would change|changed), ([\d,]+)
 POLL_S = 0.5
 
 
-@dataclass(frozen=True, slots=True)
-class CostModel:
-    """Milliseconds of modelled execution; bulk writes cost less per record than single ones."""
-
-    request_ms: float = 10.0
-    per_record_read_ms: float = 0.2
-    per_record_write_ms: float = 20.0
-    bulk_per_record_write_ms: float = 2.0
-
-    def as_config(self) -> dict[str, float]:
-        return {"request_ms": self.request_ms, "per_record_read_ms": self.per_record_read_ms,
-                "per_record_write_ms": self.per_record_write_ms,
-                "bulk_per_record_write_ms": self.bulk_per_record_write_ms}
+def scaled_protection(scale: float) -> ProtectionLimits:
+    """The real service's limits with the window and its budgets divided by ``scale``: the rates
+    stay the real ones while throttling reacts within seconds."""
+    return ProtectionLimits(requests=max(1, round(REAL_REQUESTS / scale)),
+                            execution_ms=REAL_EXECUTION_MS / scale, concurrent=CONCURRENT,
+                            window_seconds=REAL_WINDOW_S / scale)
 
 
-@dataclass(frozen=True, slots=True)
-class Protection:
-    scale: float
-
-    @property
-    def window_s(self) -> float:
-        return REAL_WINDOW_S / self.scale
-
-    @property
-    def requests(self) -> int:
-        return max(1, round(REAL_REQUESTS / self.scale))
-
-    @property
-    def execution_ms(self) -> float:
-        return REAL_EXECUTION_MS / self.scale
-
-    def as_config(self) -> dict[str, float]:
-        return {"window_seconds": self.window_s, "requests": self.requests,
-                "execution_ms": self.execution_ms, "concurrent": CONCURRENT}
-
-
-DEFAULT_COST = CostModel()
+# Milliseconds of modelled execution; bulk writes cost less per record than single ones.
+DEFAULT_COST = CostModel(request_ms=10.0, per_record_read_ms=0.2, per_record_write_ms=20.0,
+                         bulk_per_record_write_ms=2.0)
 # Fewest records one request can carry: an In lookup and an UpdateMultiple both take 1000.
 RECORDS_PER_REQUEST = 1000
 
 
-def ceiling_records_per_second(limits: Protection, cost: CostModel) -> dict[str, float]:
+def ceiling_records_per_second(limits: ProtectionLimits, cost: CostModel) -> dict[str, float]:
     """What the limits allow for the least work per changed record: one read, one bulk write.
 
     Each changed record costs at least ``per_record_read_ms + bulk_per_record_write_ms`` plus its
@@ -88,32 +68,17 @@ def ceiling_records_per_second(limits: Protection, cost: CostModel) -> dict[str,
     """
     per_record_ms = (cost.per_record_read_ms + cost.bulk_per_record_write_ms
                      + 2 * cost.request_ms / RECORDS_PER_REQUEST)
-    by_execution = limits.execution_ms / limits.window_s / per_record_ms
-    by_requests = limits.requests / limits.window_s * RECORDS_PER_REQUEST / 2
+    by_execution = limits.execution_ms / limits.window_seconds / per_record_ms
+    by_requests = limits.requests / limits.window_seconds * RECORDS_PER_REQUEST / 2
     # A request of 1000 records lasts its modelled cost; `concurrent` of them can run at once.
-    by_concurrency = CONCURRENT * 1000.0 / per_record_ms
+    by_concurrency = limits.concurrent * 1000.0 / per_record_ms
     return {"execution": by_execution, "requests": by_requests, "concurrency": by_concurrency,
             "ceiling": min(by_execution, by_requests, by_concurrency)}
 
 
-def runs_complete(stack: ProcessStack, store: LocalQueueStore, accounts: int) -> bool:
-    schedules = stack.optin_schedules()
-    done = [row for row in schedules
-            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
-            and row.get("ec_lastsync") and row.get("ec_lastresult")]
-    return len(done) >= accounts and store.counts(OPTIN_QUEUE).active == 0
-
-
-def dead_lettered(store: LocalQueueStore) -> int:
-    """Opt-in messages given up on: the broker's dead letters (deliveries exhausted) and those
-    the app parked in the ``-deadletter`` queue (failures no redelivery could heal)."""
-    return (store.counts(OPTIN_QUEUE).dead_lettered
-            + store.counts(dead_letter_queue(OPTIN_QUEUE)).active)
-
-
 def results(stack: ProcessStack) -> dict[str, int]:
     totals = {"read": 0, "changed": 0, "failed": 0}
-    for row in stack.optin_schedules():
+    for row in stack.schedules(SyncType.CONTACT_OPT_IN):
         found = RESULT.search(row.get("ec_lastresult") or "")
         if found:
             for name, value in zip(totals, found.groups(), strict=True):
@@ -121,15 +86,20 @@ def results(stack: ProcessStack) -> dict[str, int]:
     return totals
 
 
-def cost_and_limits(args: argparse.Namespace) -> tuple[Protection, CostModel]:
-    return Protection(args.scale), CostModel(
+def cost_and_limits(args: argparse.Namespace) -> tuple[ProtectionLimits, CostModel]:
+    return scaled_protection(args.scale), CostModel(
         request_ms=args.request_ms, per_record_read_ms=args.read_ms,
         per_record_write_ms=args.write_ms, bulk_per_record_write_ms=args.bulk_write_ms)
 
 
-def configure_dataverse(stack: ProcessStack, limits: Protection, cost: CostModel) -> None:
-    stack.admin("dataverse", "POST", "config", {
-        "service_protection": limits.as_config(), "cost_model": cost.as_config()})
+def dataverse_config(limits: ProtectionLimits, cost: CostModel) -> dict[str, dict[str, Any]]:
+    """The Dataverse emulator's configuration (``POST /_emulator/config``), also printed with
+    the figures it produced."""
+    return {"service_protection": asdict(limits), "cost_model": asdict(cost)}
+
+
+def configure_dataverse(stack: ProcessStack, limits: ProtectionLimits, cost: CostModel) -> None:
+    stack.admin("dataverse", "POST", "config", dataverse_config(limits, cost))
 
 
 def sync_until(stack: ProcessStack, args: argparse.Namespace, work_dir: Path,
@@ -158,11 +128,22 @@ def sync_seconds(runs: list[dict[str, Any]]) -> float:
                   - min(run["StartedAt"] for run in runs)).total_seconds())
 
 
+def run_totals(runs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """The ``n_<counter>`` totals of the completed runs, summed over the accounts."""
+    totals: dict[str, int] = {}
+    for run in runs:
+        for name, stored in run.items():
+            value = getattr(stored, "value", stored)  # Int64 counters come as EntityProperty
+            if name.startswith("n_") and isinstance(value, int) and not isinstance(value, bool):
+                totals[name[2:]] = totals.get(name[2:], 0) + value
+    return totals
+
+
 def emulator_stats(stack: ProcessStack) -> dict[str, Any]:
     return {system: stack.admin(system, "GET", "stats") for system in ("dataverse", "dotdigital")}
 
 
-def throughput(changed: int, seconds: float, limits: Protection,
+def throughput(changed: int, seconds: float, limits: ProtectionLimits,
                cost: CostModel) -> dict[str, Any]:
     """Records per second against the ceiling the limits allow (bench/README.md)."""
     ceiling = ceiling_records_per_second(limits, cost)
@@ -175,7 +156,7 @@ def throughput(changed: int, seconds: float, limits: Protection,
         # The window starts full: over `seconds` the limits allow one window's budget more than
         # the steady rate, which matters when a run lasts only a few windows.
         "efficiency_counting_initial_window": round(
-            rate / (ceiling["ceiling"] * (1 + limits.window_s / seconds)), 3),
+            rate / (ceiling["ceiling"] * (1 + limits.window_seconds / seconds)), 3),
     }
 
 
@@ -191,14 +172,13 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         stack.edit_schedules({"ec_intervalminutes": 0}, SyncType.ENGAGEMENT)
         stack.request_sync_now()
         store = LocalQueueStore(stack.queue_dir)
-        wall_seconds = sync_until(stack, args, work_dir,
-                                  lambda: runs_complete(stack, store, args.accounts))
-        seconds = sync_seconds([run for run in stack.run_headers()
-                                if run["PartitionKey"].endswith("|ContactOptIn")])
+        wall_seconds = sync_until(stack, args, work_dir, lambda: runs_complete(
+            stack, store, SyncType.CONTACT_OPT_IN, OPTIN_QUEUE, args.accounts))
+        seconds = sync_seconds(stack.run_headers(SyncType.CONTACT_OPT_IN.label))
         stats = emulator_stats(stack)
         totals = results(stack)
         connector = stack.stop_connector()
-        dead = dead_lettered(store)
+        dead = dead_lettered(store, OPTIN_QUEUE)
     changed = totals["changed"]
     return {
         "contacts": args.contacts,
@@ -223,8 +203,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         "peak_rss_mb": connector["peak_rss_mb"],
         "function_invocations": connector["functions"].get("invocations"),
         "function_failures": connector["functions"].get("failures"),
-        "service_protection": limits.as_config(),
-        "cost_model": cost.as_config(),
+        **dataverse_config(limits, cost),
     }
 
 

@@ -4,7 +4,9 @@
 ``python -m emulators serve`` and ``python -m devtools.azurite`` with ports files, writes the
 connector's local settings, and starts or kills ``python -m bench.connector_process``. Keeping
 each part in its own process means the connector's peak memory is its own, and a SIGKILL of the
-connector leaves the emulators' and Azurite's state as a real crash would.
+connector leaves the emulators' and Azurite's state as a real crash would. A benchmark with data
+of its own names a module (``seed_rewriter``) that rewrites the generated seed file, again in a
+process of its own: a large data set then never sits in the benchmark's process.
 
 The emulators' admin API (``/_emulator/...``) is reached over HTTPS with their CA bundle; it is
 not counted in their request statistics.
@@ -18,7 +20,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,13 +29,17 @@ import requests
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient
 
+from devhost.local_queue import LocalQueueStore
 from devtools.local_stack import emulator_settings
+from shared.adapters.servicebus.message_codec import dead_letter_queue
 from shared.adapters.storage.sync_state import DEFAULT_TABLE
+from shared.domain.model import SyncStatus, SyncType
 
 ROOT = Path(__file__).resolve().parents[1]
+# The queue names of local.settings.sample.json, which the stack's settings keep.
 OPTIN_QUEUE = "optin-batches"
-CONTACT_OPT_IN = 100000000  # ec_synctype ContactOptIn
-STATUS_NONE = 100000000  # ec_syncstatus None
+SUPPRESSION_QUEUE = "suppression-batches"
+ENGAGEMENT_QUEUE = "engagement-batches"
 START_TIMEOUT_S = 180.0
 # glibc allocator settings, set before the process starts (the deployed Function App sets them
 # as app settings; see the README's deployment steps). With ten session threads glibc gives
@@ -81,8 +87,37 @@ def _stop(process: subprocess.Popen[bytes] | None, timeout_s: float = 30.0) -> N
         process.wait()
 
 
+def select_run_headers(rows: Iterable[dict[str, Any]],
+                       sync_type: str | None = None) -> list[dict[str, Any]]:
+    """The run headers among sync state rows (not their batch markers), of every sync or of the
+    one whose state name is ``sync_type``."""
+    return [row for row in rows
+            if row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]
+            and (sync_type is None or row["PartitionKey"].endswith(f"|{sync_type}"))]
+
+
+def runs_complete(stack: ProcessStack, store: LocalQueueStore, sync_type: SyncType, queue: str,
+                  accounts: int) -> bool:
+    """Every account's schedule of ``sync_type`` is back to None with a last result (its run
+    completed: every batch applied) and ``queue`` has nothing left to deliver."""
+    done = [row for row in stack.schedules(sync_type)
+            if row.get("ec_status") == SyncStatus.NONE and not row.get("ec_syncnow")
+            and row.get("ec_lastsync") and row.get("ec_lastresult")]
+    return len(done) >= accounts and store.counts(queue).active == 0
+
+
+def dead_lettered(store: LocalQueueStore, queue: str) -> int:
+    """Messages of ``queue`` given up on: the broker's dead letters (deliveries exhausted) and
+    those the app parked in the ``-deadletter`` queue (failures no redelivery could heal)."""
+    return store.counts(queue).dead_lettered + store.counts(dead_letter_queue(queue)).active
+
+
 class ProcessStack:
     """One data set on fresh emulators and Azurite; the connector is started and stopped apart."""
+
+    # ``python -m MODULE --file SEED --made OUT`` rewrites the generated seed file in place and
+    # writes what it made to OUT (read into ``made``); None keeps the generator's data set.
+    seed_rewriter: str | None = None
 
     def __init__(self, work_dir: Path, options: StackOptions) -> None:
         self.work_dir = work_dir
@@ -96,6 +131,7 @@ class ProcessStack:
         self.connector: subprocess.Popen[bytes] | None = None
         self.ports: dict[str, Any] = {}
         self.storage = ""
+        self.made: dict[str, Any] = {}
         self._http = requests.Session()
 
     # --- lifecycle --------------------------------------------------------------------------------
@@ -119,6 +155,11 @@ class ProcessStack:
         self._run([sys.executable, "-m", "emulators.datagen", "--contacts", str(opts.contacts),
                    "--accounts", str(opts.accounts), "--seed", str(opts.seed), *activities,
                    "--out", str(seed_file), "--secrets-out", str(secrets_file)])
+        if self.seed_rewriter is not None:
+            made = self.work_dir / "made.json"
+            self._run([sys.executable, "-m", self.seed_rewriter, "--file", str(seed_file),
+                       "--made", str(made), *self.seed_rewriter_arguments()])
+            self.made = json.loads(made.read_text(encoding="utf-8"))
         emulator_ports = self.work_dir / "emulators.json"
         azurite_ports = self.work_dir / "azurite.json"
         for stale in (emulator_ports, azurite_ports):
@@ -136,6 +177,10 @@ class ProcessStack:
         self.storage = str(azurite["connection_string"])
         self._write_settings(json.loads(secrets_file.read_text()))
         seed_file.unlink()  # large, and everything in it is now in the emulators
+
+    def seed_rewriter_arguments(self) -> list[str]:
+        """The ``seed_rewriter``'s options besides ``--file`` and ``--made``."""
+        return []
 
     def stop(self) -> None:
         _stop(self.connector)
@@ -219,11 +264,8 @@ class ProcessStack:
         rows: list[dict[str, Any]] = tables.get(table, [])
         return rows
 
-    def optin_schedules(self) -> list[dict[str, Any]]:
-        return self.schedules(CONTACT_OPT_IN)
-
-    def schedules(self, sync_type: int) -> list[dict[str, Any]]:
-        """The ``ec_syncschedules`` rows of one sync type (its ``ec_synctype`` value)."""
+    def schedules(self, sync_type: SyncType) -> list[dict[str, Any]]:
+        """The ``ec_syncschedules`` rows of one sync type."""
         return [row for row in self.rows("ec_syncschedules")
                 if row.get("ec_synctype") == sync_type]
 
@@ -237,16 +279,17 @@ class ProcessStack:
         finally:
             table.close()
 
-    def run_headers(self) -> list[dict[str, Any]]:
-        return [row for row in self.state_rows()
-                if row["RowKey"].startswith("run|") and "|batch|" not in row["RowKey"]]
+    def run_headers(self, sync_type: str | None = None) -> list[dict[str, Any]]:
+        """The runs' header rows, of every sync or of the one named ``sync_type`` in the state
+        store (``SyncType.label``)."""
+        return select_run_headers(self.state_rows(), sync_type)
 
-    def request_sync_now(self, sync_type: int = CONTACT_OPT_IN) -> int:
+    def request_sync_now(self, sync_type: SyncType = SyncType.CONTACT_OPT_IN) -> int:
         """Sync Now on every schedule of ``sync_type`` (ContactOptIn by default), as a CRM user
         would set it (a user token)."""
         return self.edit_schedules({"ec_syncnow": True}, sync_type)
 
-    def edit_schedules(self, values: Mapping[str, Any], sync_type: int) -> int:
+    def edit_schedules(self, values: Mapping[str, Any], sync_type: SyncType) -> int:
         """Write ``values`` on every schedule of ``sync_type`` through the Web API, as a CRM user
         (a user token); returns how many rows were written."""
         dataverse = self.ports["dataverse"]

@@ -28,8 +28,6 @@ from __future__ import annotations
 
 import argparse
 import ast
-import datetime as dt
-import json
 import re
 import sys
 from pathlib import Path
@@ -41,68 +39,48 @@ from bench.optin_sync import (
     check_stack_arguments,
     configure_dataverse,
     cost_and_limits,
+    dataverse_config,
     emulator_stats,
     run_repeatedly,
+    run_totals,
     sync_seconds,
     sync_until,
     throughput,
 )
-from bench.process_stack import STATUS_NONE, ProcessStack, StackOptions
-from bench.suppression_seed import SuppressionSeed
+from bench.process_stack import (
+    SUPPRESSION_QUEUE,
+    ProcessStack,
+    StackOptions,
+    dead_lettered,
+    runs_complete,
+)
+from bench.suppression_seed import CRM_TABLES, SuppressionSeed
 from devhost.local_queue import LocalQueueStore
-from shared.adapters.servicebus.message_codec import dead_letter_queue
 from shared.domain.model import SyncType
 
-SUPPRESSION_QUEUE = "suppression-batches"
-AS_OF = dt.datetime(2025, 6, 1, tzinfo=dt.UTC)  # the generator's default date
-# The generator's mix: mostly unsubscribes, then suppressed-by-you, hard bounces, complaints...
-REASON_WEIGHTS = (50, 6, 10, 4, 3, 3, 12, 3, 4, 5)
 CRM_STEP = re.compile(r"CRM suppressions: (\{[^}\n]*\})")
-CRM_TABLES = ("contacts", "leads", "accounts")
 # Counters of a run that are changes (the denominator of requests per 1000 changed).
 CHANGES = ("rows_created", "rows_updated", "rows_removed", "dnbe_set", "dnbe_cleared", "notes")
 
 
 class SuppressionStack(ProcessStack):
-    """A ``ProcessStack`` whose generated data set gets the benchmark's suppressions."""
+    """A ``ProcessStack`` whose generated data set gets the benchmark's suppressions, rewritten by
+    ``bench.suppression_seed`` in a process of its own (a large data set takes hundreds of MB)."""
+
+    seed_rewriter = "bench.suppression_seed"
 
     def __init__(self, work_dir: Path, options: StackOptions, seeding: SuppressionSeed) -> None:
         super().__init__(work_dir, options)
         self.seeding = seeding
-        self.made: dict[str, int] = {}
 
-    def _run(self, command: list[str]) -> None:
-        super()._run(command)
-        if "emulators.datagen" in command:
-            # In a process of its own: a large data set takes hundreds of MB to rewrite.
-            seed_file = command[command.index("--out") + 1]
-            made = self.work_dir / "made.json"
-            seeding = self.seeding
-            super()._run([
-                sys.executable, "-m", "bench.suppression_seed", "--file", seed_file,
-                "--made", str(made), "--suppressions", str(seeding.suppressions),
+    def seed_rewriter_arguments(self) -> list[str]:
+        seeding = self.seeding
+        return ["--suppressions", str(seeding.suppressions),
                 "--resubscribe-share", str(seeding.resubscribe_share),
-                "--request-share", str(seeding.request_share), "--seed", str(seeding.seed),
-            ])
-            self.made = json.loads(made.read_text(encoding="utf-8"))
-
-    def suppression_schedules(self) -> list[dict[str, Any]]:
-        return [row for row in self.rows("ec_syncschedules")
-                if row.get("ec_synctype") == SyncType.SUPPRESSION_LISTS]
-
-    def suppression_runs(self) -> list[dict[str, Any]]:
-        return [run for run in self.run_headers()
-                if run["PartitionKey"].endswith(f"|{SyncType.SUPPRESSION_LISTS.label}")]
+                "--request-share", str(seeding.request_share), "--seed", str(seeding.seed)]
 
 
-def runs_complete(stack: SuppressionStack, store: LocalQueueStore, accounts: int) -> bool:
-    done = [row for row in stack.suppression_schedules()
-            if row.get("ec_status") == STATUS_NONE and not row.get("ec_syncnow")
-            and row.get("ec_lastsync") and row.get("ec_lastresult")]
-    return len(done) >= accounts and store.counts(SUPPRESSION_QUEUE).active == 0
-
-
-def dataverse_state(stack: SuppressionStack) -> dict[str, int]:
+def dataverse_state(stack: ProcessStack) -> dict[str, int]:
     """What Dynamics holds at the end (read after the connector stopped): the run counters are
     those of the delivery that completed each batch, this is the outcome itself."""
     rows = stack.rows("ec_emailsuppressions")
@@ -113,17 +91,6 @@ def dataverse_state(stack: SuppressionStack) -> dict[str, int]:
         "do_not_bulk_email": sum(1 for table in CRM_TABLES for row in stack.rows(table)
                                  if row.get("donotbulkemail") is True),
     }
-
-
-def run_totals(runs: list[dict[str, Any]]) -> dict[str, int]:
-    """The ``n_<counter>`` totals of the completed runs, summed over the accounts."""
-    totals: dict[str, int] = {}
-    for run in runs:
-        for name, stored in run.items():
-            value = getattr(stored, "value", stored)  # Int64 counters come as EntityProperty
-            if name.startswith("n_") and isinstance(value, int) and not isinstance(value, bool):
-                totals[name[2:]] = totals.get(name[2:], 0) + value
-    return totals
 
 
 def crm_step_counts(log: str) -> dict[str, int]:
@@ -174,15 +141,14 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     with stack:
         configure_dataverse(stack, limits, cost)
         store = LocalQueueStore(stack.queue_dir)
-        wall_seconds = sync_until(stack, args, work_dir,
-                                  lambda: runs_complete(stack, store, args.accounts))
-        runs = stack.suppression_runs()
+        wall_seconds = sync_until(stack, args, work_dir, lambda: runs_complete(
+            stack, store, SyncType.SUPPRESSION_LISTS, SUPPRESSION_QUEUE, args.accounts))
+        runs = stack.run_headers(SyncType.SUPPRESSION_LISTS.label)
         seconds = sync_seconds(runs)
         stats = emulator_stats(stack)
         connector = stack.stop_connector()
         crm = dataverse_state(stack)
-        dead = (store.counts(SUPPRESSION_QUEUE).dead_lettered
-                + store.counts(dead_letter_queue(SUPPRESSION_QUEUE)).active)
+        dead = dead_lettered(store, SUPPRESSION_QUEUE)
     log = (work_dir / "connector.log").read_text(encoding="utf-8", errors="replace")
     counts = figures({**run_totals(runs), **crm_step_counts(log)}, stats)
     return {
@@ -201,8 +167,7 @@ def run_benchmark(args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
         "peak_rss_mb": connector["peak_rss_mb"],
         "function_invocations": connector["functions"].get("invocations"),
         "function_failures": connector["functions"].get("failures"),
-        "service_protection": limits.as_config(),
-        "cost_model": cost.as_config(),
+        **dataverse_config(limits, cost),
     }
 
 

@@ -112,6 +112,12 @@ class Form:
     element: ET.Element
     path: Path
 
+    def column_problems(self, columns: set[str]) -> Iterable[str]:
+        """The fields bound to a column not among the table's ``columns``."""
+        fields = [control.get("datafieldname") for control in self.element.iter("control")]
+        yield from (f"no column {field}" for field in fields
+                    if field is not None and field not in columns)
+
 
 @dataclass(frozen=True)
 class View:
@@ -121,6 +127,26 @@ class View:
     id: str
     element: ET.Element
     path: Path
+
+    def column_problems(self, columns: set[str]) -> Iterable[str]:
+        """Columns the query (its attributes, order, conditions) or the grid names that are not
+        among the table's ``columns``, and grid cells the query does not read."""
+        table = self.entity.lower()
+        fetch_entity = self.element.find("fetchxml/fetch/entity")
+        if fetch_entity is None or fetch_entity.get("name") != table:
+            yield f"its query is not of {table}"
+            return
+        if fetch_entity.find(".//link-entity") is not None:
+            yield "it joins another table (link-entity), which this check does not follow"
+        fetched = {attribute.get("name", "") for attribute in fetch_entity.iter("attribute")}
+        named = fetched | {element.get("attribute", "") for element in fetch_entity.iter()
+                           if element.tag in ("order", "condition")}
+        cells = [cell.get("name", "") for cell in self.element.iter("cell")]
+        keys = {row.get("id", "") for row in self.element.iter("row")}
+        keys |= {grid.get("jump", "") for grid in self.element.iter("grid")}
+        yield from (f"no column {name}" for name in sorted((named | set(cells) | keys) - columns))
+        yield from (f"the grid shows {name}, which the query does not read"
+                    for name in sorted(set(cells) - fetched))
 
 
 @dataclass(frozen=True)
@@ -353,45 +379,19 @@ def schema_columns(schema: dict[str, Any]) -> dict[str, set[str]]:
             for table in schema["tables"]}
 
 
-def _view_problems(view: View, columns: set[str], table: str) -> Iterable[str]:
-    fetch_entity = view.element.find("fetchxml/fetch/entity")
-    if fetch_entity is None or fetch_entity.get("name") != table:
-        yield f"its query is not of {table}"
-        return
-    if fetch_entity.find(".//link-entity") is not None:
-        yield "it joins another table (link-entity), which this check does not follow"
-    fetched = {attribute.get("name", "") for attribute in fetch_entity.iter("attribute")}
-    named = fetched | {element.get("attribute", "") for element in fetch_entity.iter()
-                       if element.tag in ("order", "condition")}
-    cells = [cell.get("name", "") for cell in view.element.iter("cell")]
-    keys = {row.get("id", "") for row in view.element.iter("row")}
-    keys |= {grid.get("jump", "") for grid in view.element.iter("grid")}
-    yield from (f"no column {name}" for name in sorted((named | set(cells) | keys) - columns))
-    yield from (f"the grid shows {name}, which the query does not read"
-                for name in sorted(set(cells) - fetched))
-
-
 def check_columns(forms: Sequence[Form], views: Sequence[View], schema: dict[str, Any]) -> None:
     """Refuses forms and views naming columns ``schema.json`` does not define for the table."""
     tables = schema_columns(schema)
     problems: list[str] = []
-    for form in forms:
-        table = form.entity.lower()
+    components: list[Form | View] = [*forms, *views]
+    for component in components:
+        where = f"{component.path.name} ({component.entity})"
+        table = component.entity.lower()
         columns = tables.get(table)
         if columns is None:
-            problems.append(f"{form.path.name} ({form.entity}): schema.json has no table {table}")
+            problems.append(f"{where}: schema.json has no table {table}")
             continue
-        fields = [control.get("datafieldname") for control in form.element.iter("control")]
-        problems += [f"{form.path.name} ({form.entity}): no column {field}"
-                     for field in fields if field is not None and field not in columns]
-    for view in views:
-        table = view.entity.lower()
-        columns = tables.get(table)
-        if columns is None:
-            problems.append(f"{view.path.name} ({view.entity}): schema.json has no table {table}")
-            continue
-        problems += [f"{view.path.name} ({view.entity}): {problem}"
-                     for problem in _view_problems(view, columns, table)]
+        problems += [f"{where}: {problem}" for problem in component.column_problems(columns)]
     if problems:
         raise ValueError("forms and views against schema.json: " + "; ".join(problems))
 

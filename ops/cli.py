@@ -10,11 +10,10 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
-from ops import dry_run, retention, runs, status, sync_now
-from ops.context import add_common_options
-from ops.dead_letters import register as register_dead_letters
+from ops import dead_letters, dry_run, retention, runs, status, sync_now
+from ops.arguments import Handler, add_common_options
 from ops.errors import EXIT_ATTENTION, EXIT_USAGE, UsageError
 from shared.errors import AppError, ConfigError
 
@@ -35,8 +34,6 @@ examples:
   python -m ops <command> --help
 """
 
-Handler = Callable[[argparse.Namespace], int]
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -45,10 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log what the app's services do (stderr)")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (status, runs, dry_run, sync_now, retention):
+    for module in (status, runs, dry_run, sync_now, retention, dead_letters):
         module.register(subparsers)
-    register_dead_letters(subparsers)
-    # Every command takes the same connection and output options, whoever registered it.
+    # Every command and subcommand takes the same connection and output options.
     for command in subparsers.choices.values():
         add_common_options(command)
     return parser

@@ -2,8 +2,8 @@
 services (``shared.bootstrap.build_services``), the CRM tables, the run history and the queues,
 with the same identity or connection strings as the app.
 
-``open_console(args)`` is what every command's handler calls first; ``add_common_options`` gives
-every command ``--settings`` and ``--json``.
+``open_console(args)`` is what every command's handler calls first (``ops.arguments`` gives every
+command the ``--settings`` and ``--json`` it reads).
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from azure.core.credentials import TokenCredential
 from azure.data.tables import TableServiceClient
@@ -40,22 +39,6 @@ from shared.services.ports import Item, ReceivedMessage
 # and a dry run's "run completed" would look like a real one on the dashboards.
 _TELEMETRY_SETTINGS = ("APPLICATIONINSIGHTS_CONNECTION_STRING",
                        "APPLICATIONINSIGHTS_AUTHENTICATION_STRING")
-
-
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """``--settings`` and ``--json``, on any command that lacks them."""
-    _add_option(parser, "--settings", metavar="FILE",
-                help="app settings: local.settings.json's form, or `az functionapp config "
-                     "appsettings list` output (default: the environment, else the running "
-                     "local stack)")
-    _add_option(parser, "--json", action="store_true", help="print JSON for scripts")
-
-
-def _add_option(parser: argparse.ArgumentParser, flag: str, **options: Any) -> None:
-    try:
-        parser.add_argument(flag, **options)
-    except argparse.ArgumentError:
-        pass  # the command defines it itself
 
 
 @dataclass

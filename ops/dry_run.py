@@ -6,7 +6,8 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from ops.context import add_common_options, open_console
+from ops.arguments import Subparsers, add_command
+from ops.context import open_console
 from ops.dry_sync import DryRunResult, run_dry
 from ops.errors import EXIT_OK
 from ops.humanize import utc_text
@@ -48,15 +49,12 @@ COLUMNS: dict[SyncType, tuple[tuple[str, str], ...]] = {
 }
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "dry-run", help="what a sync would change right now, writing nothing",
+def register(subparsers: Subparsers) -> None:
+    add_account_and_sync_type(add_command(
+        subparsers, "dry-run", help="what a sync would change right now, writing nothing",
         description="Run one email account's sync now, in dry-run mode, and report what "
                     "it would\nchange.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_account_and_sync_type(parser)
-    add_common_options(parser)
-    parser.set_defaults(handler=run)
+        epilog=EPILOG, handler=run))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -22,10 +22,14 @@ def duration(seconds: float) -> str:
     return f"{days}d {hours:02d}h"
 
 
+def seconds_taken(run: RunState, now: dt.datetime) -> float:
+    """How long a run took, or has taken so far, in seconds."""
+    return ((run.completed_at or now) - run.started_at).total_seconds()
+
+
 def took(run: RunState, now: dt.datetime) -> str:
     """How long a run took, or has taken so far."""
-    seconds = ((run.completed_at or now) - run.started_at).total_seconds()
-    return duration(seconds) + ("" if run.completed_at else " so far")
+    return duration(seconds_taken(run, now)) + ("" if run.completed_at else " so far")
 
 
 def relative(moment: dt.datetime | None, now: dt.datetime) -> str | None:

@@ -18,7 +18,8 @@ from typing import Any
 from azure.core.exceptions import AzureError, ResourceNotFoundError
 from azure.data.tables import TableClient
 
-from ops.context import Console, add_common_options, open_console
+from ops.arguments import Subparsers, add_command
+from ops.context import Console, open_console
 from ops.errors import EXIT_OK
 from ops.humanize import utc_text
 from ops.output import Progress
@@ -43,15 +44,13 @@ examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "retention", help="what the retention would remove; --apply removes it",
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "retention", help="what the retention would remove; --apply removes it",
         description="What the configured retention would remove now (runs, run journal "
                     "rows,\nengagement events); with --apply, remove it.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, handler=run)
     parser.add_argument("--apply", action="store_true", help="remove it (default: report only)")
-    add_common_options(parser)
-    parser.set_defaults(handler=run)
 
 
 @dataclass(frozen=True)

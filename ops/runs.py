@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ops.context import Console, add_common_options, open_console
+from ops.arguments import Subparsers, add_command
+from ops.context import Console, open_console
+from ops.crm import AccountRow
 from ops.errors import EXIT_OK, UsageError
 from ops.history import BatchRecord, RunRecord
-from ops.humanize import relative, took, utc_text
+from ops.humanize import relative, seconds_taken, took, utc_text
 from ops.lookup import find_account
 from ops.output import Cell, Styled
 from ops.syncs import KINDS, sync_type_arg
@@ -40,33 +42,31 @@ examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "runs", help="recent runs and their counters; `runs show RUN_ID` for its batches",
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "runs", help="recent runs and their counters; `runs show RUN_ID` for its "
+                                 "batches",
         description="Recent runs of every email account and sync type, newest first, with "
                     "their\ncounters and status.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, handler=list_runs)
     _filters(parser)
     parser.add_argument("--limit", type=int, default=20, metavar="N",
                         help="how many runs (default 20)")
-    add_common_options(parser)
-    parser.set_defaults(handler=list_runs)
     nested = parser.add_subparsers(dest="runs_command", metavar="show")
-    show = nested.add_parser(
-        "show", help="one run: every batch's outcome",
+    show = add_command(
+        nested, "show", help="one run: every batch's outcome",
         description="One run (of every account and sync type its cycle started, unless "
                     "filtered):\nwindow, status, counters, and every batch's outcome.",
-        epilog=SHOW_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=SHOW_EPILOG, handler=show_run)
     show.add_argument("run_id", metavar="RUN_ID")
-    _filters(show)
-    add_common_options(show)
-    show.set_defaults(handler=show_run)
+    # No defaults on show's copies: they would overwrite a filter given before ``show``.
+    _filters(show, default=argparse.SUPPRESS)
 
 
-def _filters(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--account", metavar="ACCOUNT",
+def _filters(parser: argparse.ArgumentParser, default: str | None = None) -> None:
+    parser.add_argument("--account", metavar="ACCOUNT", default=default,
                         help="email account name or id (default: every account)")
-    parser.add_argument("--sync-type", type=sync_type_arg, metavar="TYPE",
+    parser.add_argument("--sync-type", type=sync_type_arg, metavar="TYPE", default=default,
                         help="ContactOptIn, SuppressionLists or Engagement (default: all)")
 
 
@@ -74,10 +74,11 @@ def list_runs(args: argparse.Namespace) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     console = open_console(args)
-    names = _names(console)
+    accounts = console.crm.accounts()
+    names = _names(accounts)
     account_ids = None
     if args.account:
-        account_ids = [find_account(console.crm.accounts(), args.account).account.row_id]
+        account_ids = [find_account(accounts, args.account).account.row_id]
     kinds = None if args.sync_type is None else [KINDS[args.sync_type]]
     found = console.history.runs(accounts=account_ids, kinds=kinds)[:args.limit]
     now = dt.datetime.now(dt.UTC)
@@ -91,7 +92,7 @@ def list_runs(args: argparse.Namespace) -> int:
     out.table(["run", "account", "sync", "state", "started", "took", "batches", "read",
                "changed", "failed"],
               [[r.run_id, names.get(r.account_id, r.account_id), r.kind.label, _state(r),
-                utc_text(r.state.started_at), _took(r, now),
+                utc_text(r.state.started_at), took(r.state, now),
                 f"{r.state.batches_applied}/{r.state.batches_published}",
                 *_read_changed_failed(r.state.counters)] for r in found])
     return EXIT_OK
@@ -100,8 +101,9 @@ def list_runs(args: argparse.Namespace) -> int:
 def show_run(args: argparse.Namespace) -> int:
     console = open_console(args)
     found = console.history.find(args.run_id)
+    accounts = console.crm.accounts()
     if args.account:
-        wanted = find_account(console.crm.accounts(), args.account).account.row_id
+        wanted = find_account(accounts, args.account).account.row_id
         found = [item for item in found if item[0].account_id == wanted]
     if args.sync_type is not None:
         found = [item for item in found if item[0].kind.sync_type == args.sync_type]
@@ -111,7 +113,7 @@ def show_run(args: argparse.Namespace) -> int:
                             else "")
                          + ": `python -m ops runs` lists the recent ones (completed runs are "
                          "purged after STATE_RETENTION_DAYS)")
-    names = _names(console)
+    names = _names(accounts)
     cycle = console.history.cycle(args.run_id)
     now = dt.datetime.now(dt.UTC)
     out = console.out
@@ -142,7 +144,7 @@ def _render_run(
         ("state", state.status.value + (" (dry run)" if record.dry_run else "")),
         ("window", f"{utc_text(state.since)} to {utc_text(state.until)}"),
         ("started", f"{utc_text(state.started_at)} ({relative(state.started_at, now)})"),
-        ("took", _took(record, now)),
+        ("took", took(state, now)),
         ("batches", f"{state.batches_published:,} published: {outcomes.count('applied'):,} "
                     f"applied, {outcomes.count('failed'):,} failed, "
                     f"{outcomes.count('waiting'):,} waiting"),
@@ -159,17 +161,13 @@ def _render_run(
             for batch in batches])
 
 
-def _names(console: Console) -> dict[str, str]:
-    return {row.account.row_id: row.account.name for row in console.crm.accounts()}
+def _names(accounts: Sequence[AccountRow]) -> dict[str, str]:
+    return {row.account.row_id: row.account.name for row in accounts}
 
 
 def _state(record: RunRecord) -> Cell:
     text = record.state.status.value + (" (dry run)" if record.dry_run else "")
     return Styled(text, "ok" if record.state.status is RunStatus.COMPLETED else "warn")
-
-
-def _took(record: RunRecord, now: dt.datetime) -> str:
-    return took(record.state, now)
 
 
 def _read_changed_failed(counters: Mapping[str, int]) -> list[Cell]:
@@ -206,7 +204,7 @@ def _run_json(record: RunRecord, names: Mapping[str, str], now: dt.datetime) -> 
         "email_account": names.get(record.account_id), "sync_type": record.kind.label,
         "dry_run": record.dry_run, "status": state.status.value, "since": state.since,
         "until": state.until, "started_at": state.started_at, "completed_at": state.completed_at,
-        "seconds": ((state.completed_at or now) - state.started_at).total_seconds(),
+        "seconds": seconds_taken(state, now),
         "batches_published": state.batches_published, "batches_applied": state.batches_applied,
         "read": read, "changed": changed, "failed": failed, "counters": dict(state.counters),
     }

@@ -6,9 +6,10 @@ import argparse
 import datetime as dt
 from typing import Any
 
+from ops.arguments import Subparsers, add_command
 from ops.connectivity import check_accounts
-from ops.context import Console, add_common_options, open_console
-from ops.errors import EXIT_ATTENTION, EXIT_OK
+from ops.context import Console, open_console
+from ops.errors import EXIT_ATTENTION, EXIT_OK, UsageError
 from ops.health import (
     AccountHealth,
     Health,
@@ -18,7 +19,7 @@ from ops.health import (
     status_label,
     sync_health,
 )
-from ops.humanize import duration, relative, took, utc_text, window
+from ops.humanize import duration, relative, seconds_taken, took, utc_text, window
 from ops.lookup import describe
 from ops.output import Cell, Styled
 from ops.syncs import SyncKind
@@ -43,22 +44,22 @@ examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "status", help="health of every account's syncs and of the queues",
+def register(subparsers: Subparsers) -> None:
+    parser = add_command(
+        subparsers, "status", help="health of every account's syncs and of the queues",
         description="Per email account and sync type: the schedule, the last run and the "
                     "watermark's age;\nper queue: messages waiting and dead-lettered; and what "
                     "needs attention.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EPILOG, handler=run)
     parser.add_argument("--stuck-minutes", type=float, default=30.0, metavar="N",
                         help="a run in progress longer than this is stuck (default 30)")
     parser.add_argument("--no-connectivity", action="store_true",
                         help="skip the dotdigital account-info call per account")
-    add_common_options(parser)
-    parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if not args.stuck_minutes > 0:  # also refuses nan, which no comparison would ever match
+        raise UsageError("--stuck-minutes must be more than 0")
     console = open_console(args)
     health = gather(console, stuck=dt.timedelta(minutes=args.stuck_minutes),
                     connectivity=not args.no_connectivity)
@@ -247,7 +248,7 @@ def _sync_json(sync: SyncHealth, now: dt.datetime) -> dict[str, Any]:
         state = run.state
         last_run = {"run_id": run.run_id, "dry_run": run.dry_run, "status": state.status.value,
                     "started_at": state.started_at, "completed_at": state.completed_at,
-                    "seconds": ((state.completed_at or now) - state.started_at).total_seconds(),
+                    "seconds": seconds_taken(state, now),
                     "batches_published": state.batches_published,
                     "batches_applied": state.batches_applied, "counters": dict(state.counters)}
     return {

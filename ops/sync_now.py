@@ -7,7 +7,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 
-from ops.context import add_common_options, open_console
+from ops.arguments import Subparsers, add_command
+from ops.context import open_console
 from ops.crm import ScheduleRow
 from ops.errors import EXIT_OK, UsageError
 from ops.health import status_label
@@ -27,15 +28,13 @@ examples:
 """
 
 
-def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = subparsers.add_parser(
-        "sync-now", help="tick Sync Now on a schedule, as an administrator would in CRM",
+def register(subparsers: Subparsers) -> None:
+    add_account_and_sync_type(add_command(
+        subparsers, "sync-now", help="tick Sync Now on a schedule, as an administrator would in "
+                                     "CRM",
         description="Tick Sync Now on the email account's schedule of SYNC_TYPE; the sync "
                     "timer's\nnext tick starts the run.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_account_and_sync_type(parser)
-    add_common_options(parser)
-    parser.set_defaults(handler=run)
+        epilog=EPILOG, handler=run))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -73,7 +73,6 @@ class _Runner:
     def __init__(self, api: MetadataApi, desired: DesiredSchema) -> None:
         self.api = api
         self.desired = desired
-        self.solution: str | None = None
         self.choice_ids: dict[str, str] = {}
         self.touched_tables: set[str] = set()
         self.touched_choices: set[str] = set()
@@ -84,12 +83,8 @@ class _Runner:
             api.create_choice(payloads.choice(step.choice))
             self.touched_choices.add(step.choice.name)
         elif isinstance(step, ChangeOption):
-            body = payloads.option_change(step.choice, step.option, solution=api.solution)
-            if step.action == "UpdateOptionValue":
-                body["MergeLabels"] = True
-            if step.action == "DeleteOptionValue":
-                body = {"OptionSetName": step.choice, "Value": step.option.value}
-            api.option_action(step.action, body)
+            api.option_action(step.action, payloads.option_action(
+                step.action, step.choice, step.option, solution=api.solution))
             self.touched_choices.add(step.choice)
         elif isinstance(step, CreateTable):
             api.create_table(payloads.table(step.table, step.primary))
@@ -117,11 +112,7 @@ class _Runner:
         if name not in self.choice_ids:
             found = self.api.choice(name)
             if found is None:
-                raise _missing_choice(name)
+                raise NotFound(System.DATAVERSE, f"the choice {name} does not exist",
+                               operation=f"read choice {name}")
             self.choice_ids[name] = found.metadata_id
         return self.choice_ids[name]
-
-
-def _missing_choice(name: str) -> AppError:
-    return NotFound(System.DATAVERSE, f"the choice {name} does not exist",
-                    operation=f"read choice {name}")

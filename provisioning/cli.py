@@ -22,7 +22,7 @@ from provisioning.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, InputError
 from provisioning.metadata_api import MetadataApi
 from provisioning.model import DesiredSchema, FoundChoice, FoundTable
 from provisioning.plan import Item, make_plan
-from provisioning.settings import Connection, resolve
+from provisioning.settings import SETTINGS, Connection, resolve
 from shared.adapters.identity.entra import EntraTokenProvider
 from shared.errors import (
     AppError,
@@ -55,13 +55,15 @@ def parser() -> argparse.ArgumentParser:
                             help="instead of the secret: the app registration's certificate, "
                                  "PEM (key and certificate) or base64 PKCS#12 "
                                  "[ENTRA_CLIENT_CERTIFICATE, the certificate itself]")
-    connection.add_argument("--authority-host", help="[ENTRA_AUTHORITY_HOST] (default "
-                                                     "https://login.microsoftonline.com)")
-    connection.add_argument("--ca-bundle", help="extra CA bundle [OUTBOUND_CA_BUNDLE]")
-    connection.add_argument("--settings", type=Path,
+    connection.add_argument("--authority-host", metavar="URL",
+                            help="[ENTRA_AUTHORITY_HOST] (default "
+                                 "https://login.microsoftonline.com)")
+    connection.add_argument("--ca-bundle", metavar="FILE",
+                            help="extra CA bundle [OUTBOUND_CA_BUNDLE]")
+    connection.add_argument("--settings", type=Path, metavar="FILE",
                             help="local.settings.json to read (default: ./local.settings.json "
                                  "when present)")
-    parsed.add_argument("--schema", type=Path, default=schema_file.DEFAULT_PATH,
+    parsed.add_argument("--schema", type=Path, default=schema_file.DEFAULT_PATH, metavar="FILE",
                         help="schema file (default infra/dynamics/schema.json)")
     parsed.add_argument("--plan", action="store_true",
                         help="only show what would change; change nothing")
@@ -83,11 +85,9 @@ def main(argv: Sequence[str] | None = None, *, environ: dict[str, str] | None = 
         desired = schema_file.load(args.schema)
         if args.solution is not None and not _SOLUTION.match(args.solution):
             raise InputError(f"--solution {args.solution!r} is not a solution unique name")
-        connection = resolve(
-            {name: getattr(args, name) for name in ("dataverse_url", "tenant_id", "client_id",
-                                                    "client_secret", "client_certificate",
-                                                    "authority_host", "ca_bundle")},
-            os.environ if environ is None else environ, args.settings, cwd or Path.cwd())
+        connection = resolve({option: getattr(args, option) for option in SETTINGS},
+                             os.environ if environ is None else environ, args.settings,
+                             cwd or Path.cwd())
         api = _connect(connection, args.solution, progress)
         items = _plan(desired, api, progress)
     except InputError as problem:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from typing import Any
-from urllib.parse import quote
 
 import requests
 
 from provisioning import readback
 from provisioning.model import FoundChoice, FoundTable
+from shared.adapters.dataverse import odata
 from shared.adapters.http.policy import RetryPolicy, ServiceCaller
 from shared.config import DataverseSettings, HttpSettings
 from shared.errors import NotFound, System
@@ -24,8 +24,8 @@ _STATE_TYPES = ("StateAttributeMetadata", "StatusAttributeMetadata")
 
 
 def _key(value: str) -> str:
-    """An OData string literal, quotes doubled, then URL-encoded."""
-    return quote("'" + value.replace("'", "''") + "'", safe="'")
+    """A name as the string key of a metadata path (``EntityDefinitions(LogicalName='...')``)."""
+    return odata.encode_value(odata.string_literal(value))
 
 
 class MetadataApi:
@@ -113,7 +113,9 @@ class MetadataApi:
 
     def value_in_use(self, entity_set: str, column: str, value: int) -> bool:
         """Whether any row of ``entity_set`` holds ``value`` in ``column``."""
-        rows = self._get(f"{entity_set}?$select={column}&$filter={column}%20eq%20{value}&$top=1",
+        query = odata.query_string([("$select", column), ("$filter", f"{column} eq {value}"),
+                                    ("$top", "1")])
+        rows = self._get(f"{entity_set}?{query}",
                          f"look for {column} = {value} in {entity_set}")["value"]
         return bool(rows)
 
@@ -122,7 +124,7 @@ class MetadataApi:
         self._write("POST", "GlobalOptionSetDefinitions", f"create choice {body['Name']}", body)
 
     def option_action(self, action: str, body: Mapping[str, Any]) -> None:
-        # The solution travels as a parameter of the option actions, not as a header.
+        # Not ``_write``: these actions take the solution as a parameter (in ``body``).
         self._send("POST", action, f"{action} {body['OptionSetName']} {body['Value']}",
                    body=body)
 

@@ -10,6 +10,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+# Labels are written, and read back, in this language; other languages are left as they are.
+LABEL_LANGUAGE = 1033
+# The schema file's requirement levels and the metadata API's names for them.
+API_REQUIRED_LEVEL = {"none": "None", "recommended": "Recommended",
+                      "application": "ApplicationRequired", "system": "SystemRequired"}
+# What a column gets when the schema file leaves a limit out.
+DEFAULT_MAX_LENGTH = {"string": 100, "memo": 2000}
+INT_RANGE = (-2_147_483_648, 2_147_483_647)
+
 
 @dataclass(frozen=True)
 class Option:
@@ -71,7 +80,6 @@ class Table:
 @dataclass(frozen=True)
 class DesiredSchema:
     prefix: str  # the publisher's customization prefix (``ec``)
-    option_value_prefix: int
     choices: Mapping[str, Choice]
     tables: tuple[Table, ...]
     system_columns: frozenset[str]  # columns every table has (createdon, ...)
@@ -92,11 +100,16 @@ class FoundChoice:
 
 @dataclass(frozen=True)
 class FoundTable:
-    """A table as the metadata API reports it, with the raw definitions a PUT sends back."""
+    """A table as the metadata API reports it, with the raw definitions a PUT sends back (they
+    carry the ``MetadataId`` keys too)."""
 
     table: Table
-    metadata_id: str
-    custom: bool
     definition: Mapping[str, Any]
-    attribute_ids: Mapping[str, str]
     attribute_definitions: Mapping[str, Mapping[str, Any]]
+
+    @property
+    def metadata_id(self) -> str:
+        return str(self.definition["MetadataId"])
+
+    def attribute_id(self, name: str) -> str:
+        return str(self.attribute_definitions[name]["MetadataId"])

@@ -5,11 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from provisioning.model import Choice, Column, DesiredSchema, Option, Table
+from provisioning.model import (
+    API_REQUIRED_LEVEL,
+    DEFAULT_MAX_LENGTH,
+    INT_RANGE,
+    LABEL_LANGUAGE,
+    Choice,
+    Column,
+    DesiredSchema,
+    Option,
+    Table,
+)
+from provisioning.steps import OptionAction
 
-LANGUAGE = 1033  # labels are written in English; other languages are left as they are
 NAMESPACE = "Microsoft.Dynamics.CRM."
-REQUIRED = {"none": "None", "recommended": "Recommended", "application": "ApplicationRequired"}
 FORMATS = {"email": "Email", "url": "Url", "text": "Text"}
 # What Dataverse sets for a lookup made in the maker portal: referential, remove link.
 CASCADE = {"Assign": "NoCascade", "Delete": "RemoveLink", "Merge": "NoCascade",
@@ -35,7 +44,7 @@ def label(text: str) -> dict[str, Any]:
     return {
         "@odata.type": NAMESPACE + "Label",
         "LocalizedLabels": [{"@odata.type": NAMESPACE + "LocalizedLabel", "Label": text,
-                             "LanguageCode": LANGUAGE}],
+                             "LanguageCode": LABEL_LANGUAGE}],
     }
 
 
@@ -52,10 +61,17 @@ def choice(value: Choice) -> dict[str, Any]:
     }
 
 
-def option_change(choice_name: str, option: Option, *, solution: str | None) -> dict[str, Any]:
-    body: dict[str, Any] = {"OptionSetName": choice_name, "Value": option.value,
-                            "Label": label(option.label)}
+def option_action(action: OptionAction, choice_name: str, option: Option, *,
+                  solution: str | None) -> dict[str, Any]:
+    """The parameters of ``InsertOptionValue``, ``UpdateOptionValue`` or ``DeleteOptionValue``."""
+    body: dict[str, Any] = {"OptionSetName": choice_name, "Value": option.value}
+    if action == "DeleteOptionValue":
+        return body
+    body["Label"] = label(option.label)
+    if action == "UpdateOptionValue":
+        body["MergeLabels"] = True  # other languages' labels stay
     if solution:
+        # The solution travels as a parameter of the option actions, not as a header.
         body["SolutionUniqueName"] = solution
     return body
 
@@ -86,7 +102,7 @@ def attribute(column: Column, *, choice_id: str | None) -> dict[str, Any]:
         "AttributeTypeName": {"Value": attribute_type + "Type"},
         "SchemaName": column.schema_name,
         "DisplayName": label(column.display_name or column.name),
-        "RequiredLevel": {"Value": REQUIRED[column.required]},
+        "RequiredLevel": {"Value": API_REQUIRED_LEVEL[column.required]},
     }
     if column.kind != "choice":
         # Reported from a real environment: a Description on a choice column bound to a global
@@ -100,12 +116,13 @@ def _typed(column: Column, choice_id: str | None) -> dict[str, Any]:
     kind = column.kind
     if kind == "string":
         fmt = FORMATS.get(column.format or "text", "Text")
-        return {"MaxLength": column.max_length or 100, "FormatName": {"Value": fmt}}
+        return {"MaxLength": column.max_length or DEFAULT_MAX_LENGTH[kind],
+                "FormatName": {"Value": fmt}}
     if kind == "memo":
-        return {"MaxLength": column.max_length or 2000, "Format": "TextArea"}
+        return {"MaxLength": column.max_length or DEFAULT_MAX_LENGTH[kind], "Format": "TextArea"}
     if kind == "int":
-        return {"MinValue": column.min_value if column.min_value is not None else -2_147_483_648,
-                "MaxValue": column.max_value if column.max_value is not None else 2_147_483_647,
+        return {"MinValue": column.min_value if column.min_value is not None else INT_RANGE[0],
+                "MaxValue": column.max_value if column.max_value is not None else INT_RANGE[1],
                 "Format": "None"}
     if kind == "bool":
         return {
@@ -156,29 +173,34 @@ def lookup(schema: DesiredSchema, table_name: str, column: Column,
             "SchemaName": column.schema_name,
             "DisplayName": label(column.display_name or column.name),
             "Description": label(DESCRIPTION),
-            "RequiredLevel": {"Value": REQUIRED[column.required]},
+            "RequiredLevel": {"Value": API_REQUIRED_LEVEL[column.required]},
         },
     }
 
 
 def updated_attribute(definition: Mapping[str, Any], column: Column) -> dict[str, Any]:
-    """The full definition read back, with the compared properties set to ``column``'s: a
-    metadata PUT replaces the whole definition, so nothing else may be left out."""
-    body = {name: value for name, value in definition.items()
-            if not name.startswith("@odata.") or name == "@odata.type"}
+    """The full definition read back, with the compared properties set to ``column``'s."""
+    body = _put_body(definition)
     body["RequiredLevel"] = {**(definition.get("RequiredLevel") or {}),
-                             "Value": REQUIRED.get(column.required, "None")}
+                             "Value": API_REQUIRED_LEVEL[column.required]}
     body.update({key: value for key, value in _typed(column, None).items()
-                 if key in ("MaxLength", "FormatName", "MinValue", "MaxValue", "DefaultValue")})
+                 if key in _COMPARED_PROPERTIES})
     if "FormatName" in body and column.kind == "string":
         body["Format"] = body["FormatName"]["Value"]
-    if column.kind == "choice":
-        body["DefaultFormValue"] = column.default if isinstance(column.default, int) else -1
     return body
 
 
 def updated_table(definition: Mapping[str, Any], *, has_notes: bool) -> dict[str, Any]:
-    body = {name: value for name, value in definition.items()
+    return {**_put_body(definition), "HasNotes": has_notes}
+
+
+# What ``updated_attribute`` takes from ``_typed``: the properties the plan compares.
+_COMPARED_PROPERTIES = frozenset({"MaxLength", "FormatName", "MinValue", "MaxValue",
+                                  "DefaultValue", "DefaultFormValue"})
+
+
+def _put_body(definition: Mapping[str, Any]) -> dict[str, Any]:
+    """A definition read back as a PUT sends it: a metadata PUT replaces the whole definition,
+    so every property stays; the response's annotations go, but for the type."""
+    return {name: value for name, value in definition.items()
             if not name.startswith("@odata.") or name == "@odata.type"}
-    body["HasNotes"] = has_notes
-    return body

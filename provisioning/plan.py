@@ -5,7 +5,8 @@ and the steps that would make it match. A difference is *safe* (adding, widening
 *destructive* (it can lose data or break readers: a type change, removing an option in use,
 shrinking a maximum length, narrowing a range; applied only with ``--allow-destructive``) or
 *impossible* (provisioning cannot make it: a renamed entity set, a different primary name, other
-status reasons; fixed by hand). Labels are set when something is created and never compared.
+status reasons; fixed by hand). The labels of tables and columns are set when they are created
+and never compared; the labels of a global choice's options are.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from typing import Literal
 
 from provisioning import payloads
 from provisioning.model import (
+    DEFAULT_MAX_LENGTH,
+    INT_RANGE,
     Choice,
     Column,
     DesiredSchema,
@@ -23,7 +26,6 @@ from provisioning.model import (
     FoundTable,
     Table,
 )
-from provisioning.readback import INT_RANGE
 from provisioning.steps import (
     ChangeOption,
     CreateChoice,
@@ -204,7 +206,7 @@ def _kind(column: Column) -> Kind:
 def _existing_table(desired: DesiredSchema, table: Table, found: FoundTable) -> Item:
     item = Item("table", table.logical_name, "none")
     have = found.table
-    if not table.standard and not found.custom:
+    if not table.standard and have.standard:
         item.differences.append(Difference(
             "a table of the platform has this name", "impossible"))
     if have.entity_set != table.entity_set:
@@ -218,9 +220,9 @@ def _existing_table(desired: DesiredSchema, table: Table, found: FoundTable) -> 
         item.differences.append(Difference("turn Notes on"))
         item.steps.append(UpdateTable(table.logical_name, found.metadata_id,
                                       payloads.updated_table(found.definition, has_notes=True)))
-    platform = [c for c in table.columns if c.name not in
-                {m.name for m in managed_columns(desired, table)}
-                and c.name not in desired.system_columns]
+    managed = {c.name for c in managed_columns(desired, table)}
+    platform = [c for c in table.columns
+                if c.name not in managed and c.name not in desired.system_columns]
     missing = [c.name for c in platform if have.column(c.name) is None]
     if missing:
         item.differences.append(Difference(
@@ -289,12 +291,12 @@ def _column_item(desired: DesiredSchema, table: Table, column: Column, existing:
     if any(d.recreate for d in differences):
         # The column and its data go, then it comes back as the file describes it.
         item.steps.append(DeleteColumn(table.logical_name, column.name,
-                                       found.attribute_ids[column.name]))
+                                       found.attribute_id(column.name)))
         replacement = _new_column(desired, table, column, tables)
         item.steps.extend(replacement.steps)
         return item
     item.steps.append(UpdateColumn(
-        table.logical_name, column.name, found.attribute_ids[column.name],
+        table.logical_name, column.name, found.attribute_id(column.name),
         payloads.updated_attribute(found.attribute_definitions[column.name], column)))
     return item
 
@@ -307,8 +309,7 @@ def column_differences(want: Column, have: Column) -> list[Difference]:
                            severity, recreate=True)]
     found: list[Difference] = []
     if want.kind in ("string", "memo"):
-        default_length = 100 if want.kind == "string" else 2000
-        wanted_length = want.max_length or default_length
+        wanted_length = want.max_length or DEFAULT_MAX_LENGTH[want.kind]
         if have.max_length is not None and have.max_length != wanted_length:
             shrinks = wanted_length < have.max_length
             found.append(Difference(

@@ -2,7 +2,8 @@
 
 Only what provisioning compares is read: types, lengths, ranges, formats, requirement levels,
 defaults, the choice a column uses, state and status options, lookup targets and navigation
-properties. Labels are not compared (administrators may rename things in CRM).
+properties, and the labels of options. Table and column labels are read but not compared
+(administrators may rename things in CRM).
 """
 
 from __future__ import annotations
@@ -10,9 +11,17 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from provisioning.model import Column, FoundChoice, FoundTable, Option, Table, Target
+from provisioning.model import (
+    API_REQUIRED_LEVEL,
+    LABEL_LANGUAGE,
+    Column,
+    FoundChoice,
+    FoundTable,
+    Option,
+    Table,
+    Target,
+)
 
-LANGUAGE = 1033
 KINDS = {
     "String": "string", "Memo": "memo", "Integer": "int", "BigInt": "bigint",
     "Decimal": "decimal", "Double": "float", "Money": "money", "Boolean": "bool",
@@ -20,10 +29,7 @@ KINDS = {
     "Lookup": "lookup", "Customer": "lookup", "Owner": "lookup",
     "Uniqueidentifier": "guid", "EntityName": "entityname",
 }
-REQUIRED = {"None": "none", "Recommended": "recommended", "ApplicationRequired": "application",
-            "SystemRequired": "system"}
-# The limits a whole-number column has when the schema file gives none.
-INT_RANGE = (-2_147_483_648, 2_147_483_647)
+REQUIRED = {api_name: level for level, api_name in API_REQUIRED_LEVEL.items()}
 
 
 def label_text(label: Any) -> str:
@@ -32,7 +38,7 @@ def label_text(label: Any) -> str:
         return ""
     localized = label.get("LocalizedLabels") or []
     for item in localized:
-        if isinstance(item, Mapping) and item.get("LanguageCode") == LANGUAGE:
+        if isinstance(item, Mapping) and item.get("LanguageCode") == LABEL_LANGUAGE:
             return str(item.get("Label") or "")
     user = label.get("UserLocalizedLabel")
     if isinstance(user, Mapping):
@@ -130,8 +136,6 @@ def table(entity: Mapping[str, Any], attributes: Sequence[Mapping[str, Any]], *,
         has_notes=bool(entity.get("HasNotes")), columns=columns,
     )
     return FoundTable(
-        table=found, metadata_id=str(entity["MetadataId"]),
-        custom=bool(entity.get("IsCustomEntity")), definition=dict(entity),
-        attribute_ids={str(raw["LogicalName"]): str(raw["MetadataId"]) for raw in attributes},
+        table=found, definition=dict(entity),
         attribute_definitions={str(raw["LogicalName"]): dict(raw) for raw in attributes},
     )

@@ -42,6 +42,8 @@ def parse(raw: Any, source: str = "schema") -> DesiredSchema:
     option_prefix = publisher.get("option_value_prefix")
     if not isinstance(prefix, str) or not prefix.isalnum() or not 2 <= len(prefix) <= 8:
         raise InputError(f"{source}: publisher.prefix must be 2 to 8 letters or digits")
+    # Provisioning writes every option's value as the file gives it; the prefix is checked for
+    # the file's other readers (the Dataverse emulator numbers new options with it).
     if not isinstance(option_prefix, int) or not 10_000 <= option_prefix <= 99_999:
         raise InputError(f"{source}: publisher.option_value_prefix must be 10000 to 99999")
     choices = {name: _choice(name, spec, source) for name, spec in
@@ -56,8 +58,7 @@ def parse(raw: Any, source: str = "schema") -> DesiredSchema:
     tables = tuple(_table(spec, choices, names, display, source) for spec in tables_raw)
     if len({table.logical_name for table in tables}) != len(tables):
         raise InputError(f"{source}: a table is defined twice")
-    return DesiredSchema(prefix=prefix, option_value_prefix=option_prefix, choices=choices,
-                         tables=tables, system_columns=system)
+    return DesiredSchema(prefix=prefix, choices=choices, tables=tables, system_columns=system)
 
 
 def _mapping(value: Any, where: str) -> Mapping[str, Any]:

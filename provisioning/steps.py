@@ -1,14 +1,15 @@
 """The changes a plan makes, one metadata request (or two) each, in the order they must run.
 
 Phases order the steps across items: choices before the columns that use them, tables before
-their columns, deletions before re-creations, lookups once every table exists.
+their columns, deletions before re-creations, lookups once every table exists. Each step is a type
+of its own, with only the fields its request needs, so the plan's tests can inspect them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from provisioning.model import Choice, Column, Option, Table
 
@@ -18,7 +19,7 @@ OptionAction = Literal["InsertOptionValue", "UpdateOptionValue", "DeleteOptionVa
 @dataclass(frozen=True)
 class CreateChoice:
     choice: Choice
-    phase = 0
+    phase: ClassVar[int] = 0
 
     def describe(self) -> str:
         return f"create choice {self.choice.name}"
@@ -29,7 +30,7 @@ class ChangeOption:
     action: OptionAction
     choice: str
     option: Option
-    phase = 0
+    phase: ClassVar[int] = 0
 
     def describe(self) -> str:
         verb = {"InsertOptionValue": "add", "UpdateOptionValue": "relabel",
@@ -41,7 +42,7 @@ class ChangeOption:
 class CreateTable:
     table: Table
     primary: Column
-    phase = 1
+    phase: ClassVar[int] = 1
 
     def describe(self) -> str:
         return f"create table {self.table.logical_name}"
@@ -52,7 +53,7 @@ class UpdateTable:
     table: str
     metadata_id: str
     definition: Mapping[str, Any]
-    phase = 1
+    phase: ClassVar[int] = 1
 
     def describe(self) -> str:
         return f"update table {self.table}"
@@ -63,7 +64,7 @@ class DeleteColumn:
     table: str
     name: str
     metadata_id: str
-    phase = 2
+    phase: ClassVar[int] = 2
 
     def describe(self) -> str:
         return f"delete column {self.table}.{self.name}"
@@ -73,7 +74,7 @@ class DeleteColumn:
 class CreateColumn:
     table: str
     column: Column
-    phase = 3
+    phase: ClassVar[int] = 3
 
     def describe(self) -> str:
         return f"create column {self.table}.{self.column.name}"
@@ -85,7 +86,7 @@ class UpdateColumn:
     name: str
     metadata_id: str
     definition: Mapping[str, Any]
-    phase = 3
+    phase: ClassVar[int] = 3
 
     def describe(self) -> str:
         return f"update column {self.table}.{self.name}"
@@ -96,7 +97,7 @@ class CreateLookup:
     table: str
     column: Column
     target: Table
-    phase = 4
+    phase: ClassVar[int] = 4
 
     def describe(self) -> str:
         return f"create lookup {self.table}.{self.column.name} to {self.target.logical_name}"

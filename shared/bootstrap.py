@@ -14,8 +14,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from azure.core.credentials import TokenCredential
-
 from shared.adapters.dataverse.client import DataverseClient
 from shared.adapters.dataverse.programs import DataverseCrmPrograms
 from shared.adapters.dataverse.records import DataverseCrmRecords
@@ -26,6 +24,7 @@ from shared.adapters.dotdigital.engagement import DotdigitalEngagement
 from shared.adapters.dotdigital.enrolments import DotdigitalEnrolments
 from shared.adapters.dotdigital.platform import DotdigitalEmailPlatform
 from shared.adapters.identity.entra import EntraTokenProvider
+from shared.adapters.identity.managed_identity import managed_identity
 from shared.adapters.identity.user_tokens import UserTokenValidator
 from shared.adapters.servicebus.message_codec import JsonMessageCodec
 from shared.adapters.servicebus.publisher import ServiceBusBatchPublisher
@@ -172,7 +171,8 @@ def build_services(
         settings.dataverse, settings.http, lambda: tokens.app_token(settings.dataverse.scope),
         stats=MeteredCallStats(System.DATAVERSE),
     )
-    credential = _managed_identity() if needs_identity(settings) else None
+    # One credential for every table and the Service Bus client.
+    credential = managed_identity() if needs_identity(settings) else None
     tables = table_service(settings.state, credential=credential)
     platform = DotdigitalEmailPlatform(settings.dotdigital, settings.http, environ,
                                        stats=MeteredCallStats(System.DOTDIGITAL))
@@ -201,19 +201,6 @@ def build_services(
 def needs_identity(settings: Settings) -> bool:
     """Whether a storage or Service Bus connection is made with the managed identity."""
     return not settings.state.connection_string or not settings.queues.connection_string
-
-
-def _managed_identity() -> TokenCredential:
-    """The one credential of the process for Azure resources (Table Storage, Service Bus).
-
-    ``DefaultAzureCredential`` takes the Function App's managed identity when deployed (a
-    user-assigned one by ``AZURE_CLIENT_ID``) and a developer's Azure CLI login on their machine.
-    Building it makes no call; tokens are fetched when a connection first needs one.
-    """
-    # Imported here: the local loop, which uses connection strings, never pays for it.
-    from azure.identity import DefaultAzureCredential
-
-    return DefaultAzureCredential(exclude_interactive_browser_credential=True)
 
 
 def services() -> Services:

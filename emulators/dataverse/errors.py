@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 
+from emulators.dataverse.query.errors import QueryError
 from emulators.http import Response
 
 JSON_CONTENT_TYPE = "application/json; odata.metadata=minimal"
@@ -36,6 +37,11 @@ class DataverseError(Exception):
         body = json.dumps(self.payload(), separators=(",", ":")).encode("utf-8")
         headers = [("Content-Type", JSON_CONTENT_TYPE), ("OData-Version", "4.0"), *self.headers]
         return Response(self.status, headers, body)
+
+
+def from_query(failure: QueryError) -> DataverseError:
+    """The query engine's error (which knows nothing of the envelope) as the service answers it."""
+    return DataverseError(failure.status, failure.code, failure.message)
 
 
 def segment_not_found(segment: str) -> DataverseError:

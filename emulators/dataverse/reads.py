@@ -48,7 +48,7 @@ def plan_query(
     try:
         return parse_query(params, table_info(table), collation)
     except QueryError as failure:
-        raise DataverseError(failure.status, failure.code, failure.message) from None
+        raise errors.from_query(failure) from None
 
 
 def read_collection(

@@ -194,10 +194,6 @@ def malformed_client_assertion() -> EntraError:
     return EntraError("invalid_client", 50027, "JWT token is invalid or malformed.")
 
 
-def _found_key(start: dt.datetime, end: dt.datetime) -> str:
-    return f"Found key 'Start={_key_time(start)}, End={_key_time(end)}'"
-
-
 def _key_time(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).strftime("%m/%d/%Y %H:%M:%S")
 
@@ -215,21 +211,28 @@ def client_assertion_key_not_found(client_id: str, thumbprint: str) -> EntraErro
 def client_assertion_bad_signature(
     thumbprint: str, start: dt.datetime, end: dt.datetime
 ) -> EntraError:
-    return EntraError(
-        "invalid_client", 700027,
-        "Client assertion failed signature validation. [Reason - The provided signature value did "
-        f"not match the expected signature value., Thumbprint of key used by client: "
-        f"'{thumbprint}', {_found_key(start, end)}]",
+    return _signature_validation_failed(
+        "The provided signature value did not match the expected signature value.",
+        thumbprint, start, end,
     )
 
 
 def client_assertion_key_expired(
     thumbprint: str, start: dt.datetime, end: dt.datetime
 ) -> EntraError:
+    return _signature_validation_failed("The key used is expired.", thumbprint, start, end)
+
+
+def _signature_validation_failed(
+    reason: str, thumbprint: str, start: dt.datetime, end: dt.datetime
+) -> EntraError:
+    # Entra reports a found key that cannot verify the assertion, for whichever reason, as a
+    # failed signature validation naming the key's thumbprint and validity.
     return EntraError(
         "invalid_client", 700027,
-        "Client assertion failed signature validation. [Reason - The key used is expired., "
-        f"Thumbprint of key used by client: '{thumbprint}', {_found_key(start, end)}]",
+        f"Client assertion failed signature validation. [Reason - {reason}, Thumbprint of key "
+        f"used by client: '{thumbprint}', Found key 'Start={_key_time(start)}, "
+        f"End={_key_time(end)}']",
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
 from ops.context import Console, open_console
@@ -138,45 +138,58 @@ def _cell(value: object) -> str | None:
 
 
 # --- replay and purge --------------------------------------------------------------------------
+# What a change does once the operator said yes: (output, the dead letters' console, those
+# chosen, every dead letter read to choose them) -> the exit code.
+Change = Callable[[Output, DeadLetterConsole, list[DeadLetter], list[DeadLetter]], int]
+
+
 def replay_letters(args: argparse.Namespace) -> int:
-    check_selection(args)
-    with _opened(args) as (console, letters):
-        chosen = chosen_letters(args, _queue_letters(letters, args.queue))
-        if not chosen:
-            console.out.note("no dead letters to replay")
-            return EXIT_OK
-        refused = _ask(console, args, f"replay {_counted(chosen)} to their queues?")
-        if refused is not None:
-            return refused
-        report = replay(letters, chosen)
-        _print_replay(console.out, report)
-        return EXIT_OK if report.ok else EXIT_ATTENTION
+    return _change_chosen(args, "replay", "replay {} to their queues?", _replay)
 
 
 def purge_letters(args: argparse.Namespace) -> int:
+    return _change_chosen(args, "purge",
+                          "delete {} for good? Their batches stay counted as failed", _purge)
+
+
+def _change_chosen(args: argparse.Namespace, verb: str, question: str, change: Change) -> int:
+    """Check the selection, read and choose the dead letters, ask (``question`` with ``{}``
+    for how many), then ``change`` them; nothing changes before the answer."""
     check_selection(args)
     with _opened(args) as (console, letters):
-        chosen = chosen_letters(args, _queue_letters(letters, args.queue))
+        known = _queue_letters(letters, args.queue)
+        chosen = chosen_letters(args, known)
         if not chosen:
-            console.out.note("no dead letters to purge")
+            console.out.note(f"no dead letters to {verb}")
             return EXIT_OK
-        refused = _ask(console, args,
-                       f"delete {_counted(chosen)} for good? Their batches stay counted as failed")
+        refused = _ask(console, args, question.format(_counted(chosen)))
         if refused is not None:
             return refused
-        removed = {(r.entity, r.sequence_number) for r in letters.store.remove(chosen)}
-        purged = [(letter, (letter.entity, letter.sequence_number) in removed)
-                  for letter in chosen]
-        out = console.out
-        if out.as_json:
-            out.json([{"message_id": letter.message_id, "queue": letter.queue,
-                       "where": str(letter.where), "purged": done} for letter, done in purged])
-        else:
-            out.table(("message id", "queue", "where", "purged"),
-                      [[letter.message_id, letter.queue, str(letter.where),
-                        Styled("yes", "ok") if done else Styled("gone already", "warn")]
-                       for letter, done in purged])
-        return EXIT_OK if len(removed) == len(chosen) else EXIT_ATTENTION
+        return change(console.out, letters, chosen, known)
+
+
+def _replay(
+    out: Output, letters: DeadLetterConsole, chosen: list[DeadLetter], known: list[DeadLetter]
+) -> int:
+    report = replay(letters, chosen, known)
+    _print_replay(out, report)
+    return EXIT_OK if report.ok else EXIT_ATTENTION
+
+
+def _purge(
+    out: Output, letters: DeadLetterConsole, chosen: list[DeadLetter], known: list[DeadLetter]
+) -> int:
+    removed = {(r.entity, r.sequence_number) for r in letters.store.remove(chosen)}
+    purged = [(letter, (letter.entity, letter.sequence_number) in removed) for letter in chosen]
+    if out.as_json:
+        out.json([{"message_id": letter.message_id, "queue": letter.queue,
+                   "where": str(letter.where), "purged": done} for letter, done in purged])
+    else:
+        out.table(("message id", "queue", "where", "purged"),
+                  [[letter.message_id, letter.queue, str(letter.where),
+                    Styled("yes", "ok") if done else Styled("gone already", "warn")]
+                   for letter, done in purged])
+    return EXIT_OK if len(removed) == len(chosen) else EXIT_ATTENTION
 
 
 def _counted(letters: Sequence[DeadLetter]) -> str:

@@ -85,14 +85,17 @@ class ReplayReport:
             o.error is None and o.removed for o in self.outcomes)
 
 
-def replay(console: DeadLetterConsole, chosen: Sequence[DeadLetter]) -> ReplayReport:
-    everything = console.all_dead_letters()
+def replay(
+    console: DeadLetterConsole, chosen: Sequence[DeadLetter], known: Sequence[DeadLetter]
+) -> ReplayReport:
+    """Replay ``chosen``; ``known`` are the dead letters read to choose them (at least every
+    one of their queues), where a later replay of the same batch is looked for."""
     report = ReplayReport()
     sent: dict[tuple[str, str], ReplayOutcome] = {}
     for letter in chosen:
         outcome = ReplayOutcome(letter)
         report.outcomes.append(outcome)
-        newer = _later_replay(letter, everything)
+        newer = _later_replay(letter, known)
         if newer is not None:
             outcome.superseded_by = newer.message_id
             continue
@@ -138,8 +141,8 @@ def _undone(reopened: Reopened | None) -> str:
         return f"the run is left open ({type(error).__name__}): replay again to close it"
 
 
-def _later_replay(letter: DeadLetter, everything: Sequence[DeadLetter]) -> DeadLetter | None:
-    for other in everything:
+def _later_replay(letter: DeadLetter, known: Sequence[DeadLetter]) -> DeadLetter | None:
+    for other in known:
         if (other.queue == letter.queue and other.first_id == letter.first_id
                 and other.replay_number > letter.replay_number):
             return other

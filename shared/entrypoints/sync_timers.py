@@ -11,7 +11,7 @@ import azure.functions as func
 from shared import bootstrap
 from shared.services.sync.cycle import run_sync_cycle
 from shared.services.sync.retention import purge_old_state
-from shared.services.telemetry import run_scope, scoped_readers
+from shared.services.telemetry import run_scope
 
 logger = logging.getLogger(__name__)
 bp = func.Blueprint()
@@ -29,8 +29,8 @@ def sync_timer(timer: func.TimerRequest) -> None:
     now = dt.datetime.now(dt.UTC)
     run_id = new_run_id(now)
     with run_scope("sync.cycle", run_id=run_id):
-        cycle = run_sync_cycle(services.crm_settings, scoped_readers(services.readers()),
-                               run_id, now, programs=services.programs_mirror())
+        cycle = run_sync_cycle(services.crm_settings, services.readers(), run_id, now,
+                               programs=services.programs_mirror())
         services.run_journal.record(run_id, "sync-cycle", cycle.summary())
         if not cycle.ok:
             # Failing the invocation makes the problem visible in monitoring; the next tick

@@ -14,23 +14,13 @@ services never know whether monitoring is on.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from shared.domain.commands import BatchRef
 from shared.domain.model import SyncType
-
-if TYPE_CHECKING:  # the cycle's modules import this one
-    import datetime as dt
-
-    from shared.config import SyncSettings
-    from shared.domain.model import EmailAccount, SyncSchedule
-    from shared.services.ports import EmailPlatform, PageCursor, Versioned
-    from shared.services.sync.cycle import SyncReader
-    from shared.services.sync.paged_run import ReaderProgress
-    from shared.services.sync.schedules import ScheduleKeeper
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,65 +145,3 @@ def batch_scope(
 def count_requests(system: str, *, sent: int = 0, throttled: int = 0) -> None:
     """Requests made to ``system`` on behalf of the work in hand (the adapters' counters)."""
     _installed.requests(current(), system=system, sent=sent, throttled=throttled)
-
-
-def scoped_readers(readers: Sequence[SyncReader]) -> list[SyncReader]:
-    """The readers, each of whose steps runs in its account's and run's scope."""
-    return [ScopedReader(reader) for reader in readers]
-
-
-class ScopedReader:
-    """A ``SyncReader`` whose calls for an account run in that account's scope, so that what its
-    run step logs, counts and requests is attributed to the run it works on (which, when
-    resuming, is one started by an earlier tick)."""
-
-    def __init__(self, reader: SyncReader) -> None:
-        self._reader = reader
-
-    @property
-    def platform(self) -> EmailPlatform:
-        return self._reader.platform
-
-    @property
-    def schedules(self) -> ScheduleKeeper:
-        return self._reader.schedules
-
-    @property
-    def settings(self) -> SyncSettings:
-        return self._reader.settings
-
-    @property
-    def monotonic(self) -> Callable[[], float]:
-        return self._reader.monotonic
-
-    @property
-    def label(self) -> str:
-        return self._reader.label
-
-    @property
-    def sync_type(self) -> SyncType:
-        return self._reader.sync_type
-
-    def open_run(self, account: EmailAccount) -> Versioned[PageCursor] | None:
-        with self._scope(account):
-            return self._reader.open_run(account)
-
-    def start(
-        self, account: EmailAccount, schedule: SyncSchedule, run_id: str, now: dt.datetime
-    ) -> tuple[Versioned[PageCursor], SyncSchedule] | None:
-        with self._scope(account, run_id=run_id):
-            return self._reader.start(account, schedule, run_id, now)
-
-    def resume(
-        self, account: EmailAccount, schedule: SyncSchedule, cursor: Versioned[PageCursor],
-        now: dt.datetime, *, deadline: float,
-    ) -> ReaderProgress:
-        with self._scope(account, "sync.read", run_id=cursor.value.run_id):
-            return self._reader.resume(account, schedule, cursor, now, deadline=deadline)
-
-    def _scope(
-        self, account: EmailAccount, span: str | None = None, *, run_id: str | None = None
-    ) -> AbstractContextManager[Dimensions]:
-        return run_scope(span, run_id=run_id, email_account_id=account.row_id,
-                         sync_type=self._reader.sync_type, dry_run=self._reader.settings.dry_run)
-

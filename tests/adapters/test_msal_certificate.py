@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import dataclasses
-import datetime as dt
 import hashlib
 
 import jwt
@@ -14,7 +13,6 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import NameOID
 
 from emulators.cluster import EmulatorCluster
 from shared.adapters.identity.certificate import client_credential
@@ -22,33 +20,11 @@ from shared.adapters.identity.entra import EntraTokenProvider
 from shared.config import DataverseSettings, EntraSettings, HttpSettings
 from shared.errors import AuthFailed, ConfigError, is_permanent
 from tests.adapters.conftest import admin
+from tests.emulators.certificates import certificate_pem, key_pem, rsa_key, self_signed
 
 API = "api://connector"
 ADA = "ada.lovelace@connectordev.onmicrosoft.com"
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 TRADITIONAL = serialization.PrivateFormat.TraditionalOpenSSL
-
-
-def self_signed(key: PrivateKey) -> x509.Certificate:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dotdigital connector")])
-    now = dt.datetime.now(dt.UTC)
-    return (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(hours=1)).not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-
-
-def key_pem(key: PrivateKey, encryption: serialization.KeySerializationEncryption | None = None,
-            private_format: serialization.PrivateFormat = serialization.PrivateFormat.PKCS8) -> str:
-    return key.private_bytes(serialization.Encoding.PEM, private_format,
-                             encryption or serialization.NoEncryption()).decode()
-
-
-def cert_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
 
 
 def pfx_base64(key: rsa.RSAPrivateKey, certificate: x509.Certificate | None,
@@ -63,12 +39,12 @@ def pfx_base64(key: rsa.RSAPrivateKey, certificate: x509.Certificate | None,
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_key()
 
 
 @pytest.fixture(scope="module")
 def other_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_key()
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +54,7 @@ def certificate(key: rsa.RSAPrivateKey) -> x509.Certificate:
 
 @pytest.fixture
 def pem(key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> str:
-    return key_pem(key) + cert_pem(certificate)
+    return key_pem(key) + certificate_pem(certificate)
 
 
 def with_certificate(entra: EntraSettings, value: str) -> EntraSettings:
@@ -91,7 +67,7 @@ def registered(cluster: EmulatorCluster, entra_settings: EntraSettings,
     """The certificate is added to the connector's app registration (its secret stays)."""
     state = admin(cluster, "entra", "GET", f"state?client_id={entra_settings.client_id}")
     client = state["clients"][0]
-    client["certificates"] = [cert_pem(certificate)]
+    client["certificates"] = [certificate_pem(certificate)]
     admin(cluster, "entra", "POST", "seed", {"clients": [client]})
 
 
@@ -143,7 +119,7 @@ def test_a_pem_credential_makes_msal_send_the_sha256_thumbprint(
     assert isinstance(credential, dict)
     # No "thumbprint": msal then derives x5t#S256 from the certificate and signs PS256.
     assert set(credential) == {"private_key", "public_certificate"}
-    assert credential["public_certificate"] == cert_pem(certificate)
+    assert credential["public_certificate"] == certificate_pem(certificate)
     loaded = serialization.load_pem_private_key(credential["private_key"].encode(), None)
     assert isinstance(loaded, rsa.RSAPrivateKey)
     assert loaded.private_numbers() == key.private_numbers()
@@ -156,16 +132,17 @@ def test_pem_in_any_order_with_a_chain_or_escaped_newlines_is_read(
     certificate: x509.Certificate, arrangement: str,
 ) -> None:
     text = {
-        "certificate-first": cert_pem(certificate) + key_pem(key),
-        "chain": cert_pem(self_signed(other_key)) + key_pem(key) + cert_pem(certificate),
-        "escaped-newlines": (key_pem(key) + cert_pem(certificate)).replace("\n", "\\n"),
-        "crlf": (key_pem(key) + cert_pem(certificate)).replace("\n", "\r\n"),
-        "traditional-key": key_pem(key, private_format=TRADITIONAL) + cert_pem(certificate),
+        "certificate-first": certificate_pem(certificate) + key_pem(key),
+        "chain": (certificate_pem(self_signed(other_key)) + key_pem(key)
+                  + certificate_pem(certificate)),
+        "escaped-newlines": (key_pem(key) + certificate_pem(certificate)).replace("\n", "\\n"),
+        "crlf": (key_pem(key) + certificate_pem(certificate)).replace("\n", "\r\n"),
+        "traditional-key": key_pem(key, private_format=TRADITIONAL) + certificate_pem(certificate),
     }[arrangement]
     credential = client_credential(with_certificate(entra_settings, text))
     assert isinstance(credential, dict)
     # Only the key's own certificate goes to msal, never the rest of the chain.
-    assert credential["public_certificate"] == cert_pem(certificate)
+    assert credential["public_certificate"] == certificate_pem(certificate)
 
 
 def test_base64_pkcs12_without_a_password_is_read(
@@ -173,7 +150,7 @@ def test_base64_pkcs12_without_a_password_is_read(
 ) -> None:
     credential = client_credential(with_certificate(entra_settings, pfx_base64(key, certificate)))
     assert isinstance(credential, dict)
-    assert credential["public_certificate"] == cert_pem(certificate)
+    assert credential["public_certificate"] == certificate_pem(certificate)
     thumbprint = hashlib.sha1(certificate.public_bytes(serialization.Encoding.DER)).hexdigest()
     assert thumbprint == certificate.fingerprint(hashes.SHA1()).hex()
 
@@ -187,19 +164,19 @@ def bad_credentials(
     return {
         "garbage": ("not a certificate at all", "expected PEM text"),
         "base64-garbage": (base64.b64encode(b"\x30\x03abc").decode(), "expected PEM text"),
-        "certificate-only": (cert_pem(certificate), "no PEM private key"),
+        "certificate-only": (certificate_pem(certificate), "no PEM private key"),
         "key-only": (key_pem(key), "no PEM certificate"),
-        "two-keys": (key_pem(key) + key_pem(other_key) + cert_pem(certificate),
+        "two-keys": (key_pem(key) + key_pem(other_key) + certificate_pem(certificate),
                      "more than one private key"),
-        "encrypted-key": (key_pem(key, encrypted) + cert_pem(certificate), "is encrypted"),
+        "encrypted-key": (key_pem(key, encrypted) + certificate_pem(certificate), "is encrypted"),
         "encrypted-traditional-key": (
-            key_pem(key, encrypted, TRADITIONAL) + cert_pem(certificate), "is encrypted"),
-        "mismatched": (key_pem(other_key) + cert_pem(certificate), "does not belong"),
+            key_pem(key, encrypted, TRADITIONAL) + certificate_pem(certificate), "is encrypted"),
+        "mismatched": (key_pem(other_key) + certificate_pem(certificate), "does not belong"),
         "damaged-key": ("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n"
-                        + cert_pem(certificate), "private key cannot be read"),
+                        + certificate_pem(certificate), "private key cannot be read"),
         "damaged-certificate": (key_pem(key) + "-----BEGIN CERTIFICATE-----\nAAAA\n"
                                 "-----END CERTIFICATE-----\n", "certificate in it cannot be read"),
-        "ec-key": (key_pem(ec_key) + cert_pem(self_signed(ec_key)), "not an RSA key"),
+        "ec-key": (key_pem(ec_key) + certificate_pem(self_signed(ec_key)), "not an RSA key"),
         "pfx-with-password": (pfx_base64(key, certificate, encrypted), "without a password"),
         # cryptography will not pair a key with a certificate not its own; a chain it carries.
         "pfx-mismatched": (pfx_base64(other_key, None, chain=[certificate]), "does not belong"),

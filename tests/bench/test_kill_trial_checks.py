@@ -11,14 +11,13 @@ from typing import Any
 from azure.data.tables import EdmType, EntityProperty
 
 from bench.kill_trials import (
-    ENGAGEMENT_QUEUE,
     SYNCS,
     engagement_state,
     reading,
     summary_violations,
     watermark_violations,
 )
-from bench.process_stack import OPTIN_QUEUE
+from bench.process_stack import ENGAGEMENT_QUEUE, OPTIN_QUEUE
 from devhost.local_publisher import LocalQueuePublisher
 from devhost.local_queue import LocalQueueStore, QueueOptions
 from shared.adapters.servicebus.message_codec import encode

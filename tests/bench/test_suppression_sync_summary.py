@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.suppression_sync import crm_step_counts, figures, run_totals
+from bench.optin_sync import run_totals
+from bench.suppression_sync import crm_step_counts, figures
 
 
 class _Int64:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime as dt
 import hashlib
 import uuid
 from collections.abc import Callable
@@ -14,11 +13,11 @@ import msal
 import pytest
 import requests
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
-from cryptography.x509.oid import NameOID
 
 from emulators.cluster import EmulatorCluster
+from tests.emulators.certificates import certificate_pem, key_pem, rsa_key, self_signed
 from tests.emulators.conftest import Admin
 from tests.emulators.test_entra import (
     ADA,
@@ -30,27 +29,6 @@ from tests.emulators.test_entra import (
 )
 
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-
-
-def self_signed(key: PrivateKey, *, days: float = 30, start: dt.datetime | None = None) -> str:
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "dotdigital connector")])
-    begin = start or dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(begin).not_valid_after(begin + dt.timedelta(days=days))
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-
-def key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
 
 
 def der(certificate_pem: str) -> bytes:
@@ -64,17 +42,17 @@ def b64url(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_key()
 
 
 @pytest.fixture(scope="module")
 def other_key() -> rsa.RSAPrivateKey:
-    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return rsa_key()
 
 
 @pytest.fixture(scope="module")
 def certificate(key: rsa.RSAPrivateKey) -> str:
-    return self_signed(key)
+    return certificate_pem(self_signed(key))
 
 
 @pytest.fixture
@@ -266,7 +244,7 @@ def test_bad_client_assertions_are_refused_with_entra_codes(
     if change.get("signing_key") == "other":
         values["signing_key"] = other_key
     if change.get("named") == "other":
-        values["named"] = self_signed(other_key)
+        values["named"] = certificate_pem(self_signed(other_key))
     if values.get("algorithm") == "HS256":
         values["signing_key"] = b"k" * 32
     if values.get("algorithm") == "none":
@@ -283,7 +261,7 @@ def test_the_thumbprint_entra_quotes_is_the_one_the_client_sent(
     cluster: EmulatorCluster, client_id: str, registered: str, sign: Sign,
     other_key: rsa.RSAPrivateKey,
 ) -> None:
-    unregistered = self_signed(other_key)
+    unregistered = certificate_pem(self_signed(other_key))
     assertion = sign(signing_key=other_key, named=unregistered, thumbprint="x5t")
     body = post_token(cluster, assertion_form(client_id, assertion)).json()
     expected = hashlib.sha1(der(unregistered)).hexdigest().upper()
@@ -295,7 +273,7 @@ def test_a_certificate_past_its_validity_is_an_expired_key(
     cluster: EmulatorCluster, entra_admin: Admin, client_id: str, key: rsa.RSAPrivateKey,
     sign: Sign,
 ) -> None:
-    short_lived = self_signed(key, days=1)
+    short_lived = certificate_pem(self_signed(key, days=1))
     register(entra_admin, client_id, short_lived)
     entra_admin.advance_clock(2 * 24 * 3600)
     response = post_token(cluster, assertion_form(client_id, sign(named=short_lived)))
@@ -380,7 +358,7 @@ def test_bad_certificates_in_a_seed_are_rejected_and_change_nothing(
     elif certificates == "duplicate":
         certificates = [certificate, certificate]
     elif certificates == "ec-key":
-        certificates = [self_signed(ec.generate_private_key(ec.SECP256R1()))]
+        certificates = [certificate_pem(self_signed(ec.generate_private_key(ec.SECP256R1())))]
     before = entra_admin.state()
     client = {**before["clients"][0], "certificates": certificates}
     response = requests.post(

@@ -387,6 +387,7 @@ def test_bad_input_exits_2_with_a_clear_message_and_changes_nothing(
         (("retention", "--apply", "--settings", str(missing_setting)),
          "settings: missing app setting DATAVERSE_URL"),
         (("status", "--stuck-minutes", "soon"), "invalid float value: 'soon'"),
+        (("status", "--stuck-minutes", "-5"), "error: --stuck-minutes must be more than 0"),
     ):
         code, out, err = console(*args)
         assert (code, out) == (2, ""), (args, out, err)
@@ -405,6 +406,24 @@ def test_every_command_has_help_with_an_example(console: Console) -> None:
         assert code == 0, (args, err)
         assert "examples:" in out, args
         assert f"python -m ops {' '.join(args)}".strip() in out.split("examples:", 1)[1], args
+
+
+def test_options_before_a_subcommand_are_not_lost_to_its_defaults() -> None:
+    parser = build_parser()
+    for args in (["runs", "--json", "--settings", "f.json", "--account", "Brand 1",
+                  "--sync-type", "engagement", "show", "R"],
+                 ["runs", "show", "R", "--json", "--settings", "f.json", "--account", "Brand 1",
+                  "--sync-type", "Engagement"]):
+        parsed = parser.parse_args(args)
+        assert (parsed.json, parsed.settings, parsed.account, parsed.sync_type) == (
+            True, "f.json", "Brand 1", SyncType.ENGAGEMENT), args
+    for args in (["dead-letters", "--json", "--settings", "f.json", "list"],
+                 ["dead-letters", "list", "--json", "--settings", "f.json"]):
+        parsed = parser.parse_args(args)
+        assert (parsed.json, parsed.settings) == (True, "f.json"), args
+    shown = parser.parse_args(["runs", "show", "R"])
+    assert (shown.json, shown.settings, shown.account, shown.sync_type) == (
+        False, None, None, None)
 
 
 def test_python_m_ops_runs_as_a_program() -> None:

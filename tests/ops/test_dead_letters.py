@@ -230,7 +230,7 @@ def test_a_broker_dead_letter_on_the_local_queues_is_replayed_and_removed(tmp_pa
     assert letter.description == "TransientError: dataverse 503"
     assert letter.session_id == "optin-2"
 
-    report = replay(DeadLetterConsole(local, (queue,)), [letter])
+    report = replay(DeadLetterConsole(local, (queue,)), [letter], [letter])
 
     assert report.ok and store.dead_letters(queue) == []
     [again] = store.peek(queue)

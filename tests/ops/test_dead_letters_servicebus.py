@@ -49,7 +49,7 @@ from ops.dead_letters import servicebus as sb
 from ops.dead_letters.connect import dead_letter_console
 from ops.dead_letters.decoding import describe
 from ops.dead_letters.model import DeadLetter, Where
-from ops.dead_letters.replay import replay, replay_id, replay_message
+from ops.dead_letters.replay import ReplayReport, replay, replay_id, replay_message
 from ops.dead_letters.servicebus import ServiceBusDeadLetters
 from ops.dead_letters.store import DeadLetterConsole, Reopened
 from ops.dead_letters.views import show_record
@@ -62,6 +62,7 @@ from shared.domain.commands import ApplyOptInBatch, BatchRef, OptInChange
 from shared.domain.model import SyncType
 from shared.errors import AuthFailed
 from shared.services.ports import ReceivedMessage
+from tests.messages.test_servicebus_publisher import RecordingBatch
 
 QUEUE = "optin-batches"
 PARKED = "optin-batches-deadletter"
@@ -111,16 +112,6 @@ def batch(number: int, *emails: str) -> codec.OutboundMessage:
 
 
 # --- a namespace with the SDK's method signatures ---------------------------------------------
-class RecordingBatch(ServiceBusMessageBatch):
-    def __init__(self, max_size_in_bytes: int) -> None:
-        super().__init__(max_size_in_bytes=max_size_in_bytes)
-        self.added: list[ServiceBusMessage] = []
-
-    def add_message(self, message: ServiceBusMessage) -> None:  # type: ignore[override]
-        super().add_message(message)
-        self.added.append(message)
-
-
 class Namespace:
     """Entities by path (``queue`` or ``queue/$deadletterqueue``), oldest message first."""
 
@@ -253,6 +244,14 @@ def park(namespace: Namespace, message: codec.OutboundMessage, reason: str,
     ServiceBusBatchPublisher(namespace).send(PARKED, [parked])
 
 
+def parked_batch(number: int) -> tuple[Namespace, codec.OutboundMessage]:
+    """A namespace where the app parked batch ``number`` (refused, HTTP 400) at once."""
+    namespace = Namespace()
+    sent = batch(number, "a@example.com")
+    park(namespace, sent, "BadRequest", "HTTP 400")
+    return namespace, sent
+
+
 def console_on(namespace: Namespace, accounting: Any = None) -> DeadLetterConsole:
     return DeadLetterConsole(ServiceBusDeadLetters(namespace), QUEUES, accounting,
                              clock=lambda: NOW)
@@ -365,6 +364,17 @@ def only(letters: Sequence[DeadLetter], message_id: str) -> DeadLetter:
     return found
 
 
+def replay_all(console: DeadLetterConsole) -> ReplayReport:
+    """``dead-letters replay --all``."""
+    everything = console.all_dead_letters()
+    return replay(console, everything, everything)
+
+
+def replay_one(console: DeadLetterConsole, letter: DeadLetter) -> ReplayReport:
+    """``dead-letters replay MESSAGE_ID``."""
+    return replay(console, [letter], console.all_dead_letters())
+
+
 class Accounting:
     def __init__(self, namespace: Namespace) -> None:
         self.namespace = namespace
@@ -385,7 +395,7 @@ def test_replay_sends_the_batch_under_a_replay_id_with_its_session_then_removes_
     console = console_on(namespace, accounting)
     letter = only(console.all_dead_letters(), poisoned.message_id)
 
-    report = replay(console, [letter])
+    report = replay_one(console, letter)
 
     assert report.ok and report.outcomes[0].sent_as == f"{poisoned.message_id}~replay-1"
     # The run was told before the send (the queue still empty), so the replay's outcome is
@@ -404,9 +414,7 @@ def test_replay_sends_the_batch_under_a_replay_id_with_its_session_then_removes_
 
 
 def test_a_replay_that_cannot_be_sent_puts_the_run_back_and_keeps_the_dead_letter() -> None:
-    namespace = Namespace()
-    sent = batch(2, "a@example.com")
-    park(namespace, sent, "BadRequest", "HTTP 400")
+    namespace, sent = parked_batch(2)
     undone: list[str] = []
 
     class Undoable:
@@ -423,7 +431,7 @@ def test_a_replay_that_cannot_be_sent_puts_the_run_back_and_keeps_the_dead_lette
     namespace.send = busy  # type: ignore[method-assign]
     console = console_on(namespace, Undoable())
 
-    report = replay(console, console.all_dead_letters())
+    report = replay_all(console)
 
     [outcome] = report.outcomes
     assert not report.ok and outcome.error is not None and "busy" in outcome.error
@@ -432,12 +440,10 @@ def test_a_replay_that_cannot_be_sent_puts_the_run_back_and_keeps_the_dead_lette
 
 
 def test_a_parked_message_is_replayed_to_its_batch_queue_with_the_session_it_had() -> None:
-    namespace = Namespace()
-    sent = batch(6, "a@example.com")
-    park(namespace, sent, "BadRequest", "HTTP 400")
+    namespace, sent = parked_batch(6)
     console = console_on(namespace)
 
-    report = replay(console, console.all_dead_letters())
+    report = replay_all(console)
 
     assert report.ok
     [again] = namespace.entities[QUEUE]
@@ -447,20 +453,18 @@ def test_a_parked_message_is_replayed_to_its_batch_queue_with_the_session_it_had
 
 
 def test_a_replay_interrupted_before_the_removal_is_sent_once_when_run_again() -> None:
-    namespace = Namespace()
-    sent = batch(2, "a@example.com")
-    park(namespace, sent, "BadRequest", "HTTP 400")
+    namespace, sent = parked_batch(2)
     console = console_on(namespace)
     [letter] = console.all_dead_letters()
     namespace.fail_complete = MessageLockLostError(message="lock lost")
 
-    interrupted = replay(console, [letter])
+    interrupted = replay_one(console, letter)
     assert not interrupted.ok and "lock" in (interrupted.removal_error or "")
     assert namespace.ids(QUEUE) == [f"{sent.message_id}~replay-1"]
     assert namespace.ids(PARKED) == [sent.message_id]  # not lost: still there to replay
 
     namespace.fail_complete = None
-    report = replay(console, console.all_dead_letters())
+    report = replay_all(console)
 
     assert report.ok
     assert namespace.ids(QUEUE) == [f"{sent.message_id}~replay-1"]  # the re-send was dropped
@@ -468,11 +472,9 @@ def test_a_replay_interrupted_before_the_removal_is_sent_once_when_run_again() -
 
 
 def test_a_replay_that_fails_again_is_a_new_dead_letter_replayed_under_the_next_number() -> None:
-    namespace = Namespace()
-    sent = batch(2, "a@example.com")
-    park(namespace, sent, "BadRequest", "HTTP 400")
+    namespace, sent = parked_batch(2)
     console = console_on(namespace)
-    replay(console, console.all_dead_letters())
+    replay_all(console)
     first = f"{sent.message_id}~replay-1"
     # The applier fails the replay too, permanently this time for another reason: parked again.
     [delivered] = namespace.entities.pop(QUEUE)
@@ -487,14 +489,12 @@ def test_a_replay_that_fails_again_is_a_new_dead_letter_replayed_under_the_next_
     assert replay_id(letter) == f"{sent.message_id}~replay-2"  # not a duplicate of the first
     assert namespace.ids(QUEUE) == []  # nothing re-sent it by itself
 
-    replay(console, [letter])
+    replay_one(console, letter)
     assert namespace.ids(QUEUE) == [f"{sent.message_id}~replay-2"]
 
 
 def test_a_dead_letter_replayed_before_is_removed_without_a_send_when_its_replay_failed() -> None:
-    namespace = Namespace()
-    sent = batch(2, "a@example.com")
-    park(namespace, sent, "BadRequest", "HTTP 400")
+    namespace, sent = parked_batch(2)
     # A replay was sent and failed again, but the original was never removed (a crash).
     replayed = codec.OutboundMessage(
         f"{sent.message_id}~replay-1", sent.body,
@@ -503,7 +503,7 @@ def test_a_dead_letter_replayed_before_is_removed_without_a_send_when_its_replay
     park(namespace, replayed, "AuthFailed", "HTTP 403")
     console = console_on(namespace)
 
-    report = replay(console, console.all_dead_letters())
+    report = replay_all(console)
 
     original, second = report.outcomes
     assert original.superseded_by == replayed.message_id and original.sent_as is None
@@ -618,7 +618,7 @@ def _real_namespace_round_trip(queue: str) -> None:
             assert sorted((str(x.where), x.message_id, x.reason) for x in letters) == sorted([
                 ("broker", broken.message_id, "MaxDeliveryCountExceeded"),
                 ("app", parked.message_id, "BadRequest")])
-            report = replay(DeadLetterConsole(store, (queue,)), letters)
+            report = replay(DeadLetterConsole(store, (queue,)), letters, letters)
             assert report.ok, report
             assert store.dead_letters(queue) == []
             store.send(queue, replay_message(letters[0]))  # again: dropped as a duplicate

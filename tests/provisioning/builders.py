@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import replace
@@ -11,12 +12,16 @@ from typing import Any
 from provisioning import schema_file
 from provisioning.model import Column, DesiredSchema, FoundChoice, FoundTable, Table
 
-RAW = json.loads(schema_file.DEFAULT_PATH.read_text(encoding="utf-8"))
+
+@functools.cache
+def _repository_schema() -> dict[str, Any]:
+    raw: dict[str, Any] = json.loads(schema_file.DEFAULT_PATH.read_text(encoding="utf-8"))
+    return raw
 
 
 def raw_schema(edit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
     """A copy of the repository's schema file, changed by ``edit``."""
-    raw: dict[str, Any] = copy.deepcopy(RAW)
+    raw: dict[str, Any] = copy.deepcopy(_repository_schema())
     if edit is not None:
         edit(raw)
     return raw
@@ -26,24 +31,29 @@ def desired(edit: Callable[[dict[str, Any]], None] | None = None) -> DesiredSche
     return schema_file.parse(raw_schema(edit))
 
 
-def raw_column(raw: dict[str, Any], table: str, column: str) -> dict[str, Any]:
-    spec = next(t for t in raw["tables"] if t["logical_name"] == table)
-    found: dict[str, Any] = next(c for c in spec["columns"] if c["name"] == column)
+def raw_table(raw: dict[str, Any], table: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(t for t in raw["tables"] if t["logical_name"] == table)
     return found
 
 
-def found_table(table: Table, *, custom: bool | None = None,
-                columns: Iterable[Column] | None = None, **changes: Any) -> FoundTable:
+def raw_column(raw: dict[str, Any], table: str, column: str) -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in raw_table(raw, table)["columns"]
+                                 if c["name"] == column)
+    return found
+
+
+def found_table(table: Table, *, columns: Iterable[Column] | None = None,
+                **changes: Any) -> FoundTable:
     """``table`` as the metadata API would report it once provisioned (ids made up)."""
     kept = tuple(columns) if columns is not None else table.columns
     seen = replace(table, columns=kept, **changes)
     return FoundTable(
-        table=seen, metadata_id=f"id-{table.logical_name}",
-        custom=not table.standard if custom is None else custom,
+        table=seen,
         definition={"@odata.type": "#Microsoft.Dynamics.CRM.EntityMetadata",
+                    "MetadataId": f"id-{table.logical_name}",
                     "LogicalName": table.logical_name, "HasNotes": seen.has_notes},
-        attribute_ids={c.name: f"id-{table.logical_name}-{c.name}" for c in kept},
         attribute_definitions={c.name: {"@odata.type": "#Microsoft.Dynamics.CRM.X",
+                                        "MetadataId": f"id-{table.logical_name}-{c.name}",
                                         "LogicalName": c.name, "MaxLength": c.max_length,
                                         "RequiredLevel": {"Value": "None",
                                                           "CanBeChanged": True}}

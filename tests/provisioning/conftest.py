@@ -16,6 +16,7 @@ import requests
 
 from emulators.cluster import EmulatorCluster
 from provisioning.cli import main
+from tests.emulators.dataverse_client import ODATA_HEADERS, mint_token
 
 LABEL_LANGUAGE = 1033
 
@@ -68,19 +69,12 @@ class Environment:
     @property
     def token(self) -> str:
         if self._token is None:
-            response = requests.post(
-                f"{self.cluster.entra_server.base_url}/_emulator/token",
-                json={"client_id": self.client_id, "audience": self.url,
-                      "lifetime_seconds": 86_400},
-                verify=self.ca_bundle, timeout=30)
-            response.raise_for_status()
-            self._token = str(response.json()["access_token"])
+            self._token = mint_token(self.cluster, client_id=self.client_id, audience=self.url)
         return self._token
 
     def call(self, method: str, path: str, body: Any = None,
              headers: dict[str, str] | None = None) -> requests.Response:
-        sent = {"Authorization": f"Bearer {self.token}", "Accept": "application/json",
-                "OData-MaxVersion": "4.0", "OData-Version": "4.0", **(headers or {})}
+        sent = {**ODATA_HEADERS, "Authorization": f"Bearer {self.token}", **(headers or {})}
         return requests.request(method, self.api_url + path, json=body, headers=sent,
                                 verify=self.ca_bundle, timeout=30)
 

@@ -17,6 +17,7 @@ from provisioning.cli import main
 from shared.domain.model import OptInType, SyncStatus, SyncType
 from tests.e2e.conftest import stack_for
 from tests.e2e.org import Org, value_of
+from tests.emulators.dataverse_client import mint_token
 
 CONNECTION_SETTINGS = ("DATAVERSE_URL", "ENTRA_TENANT_ID", "ENTRA_CLIENT_ID",
                        "ENTRA_CLIENT_SECRET", "ENTRA_AUTHORITY_HOST", "OUTBOUND_CA_BUNDLE")
@@ -27,14 +28,10 @@ class WebApi:
 
     def __init__(self, stack: LocalStack) -> None:
         values = stack.values
-        entra = stack.cluster.entra_server.base_url
         self.url = values["DATAVERSE_URL"]
         self.verify = values["OUTBOUND_CA_BUNDLE"]
-        minted = requests.post(f"{entra}/_emulator/token", json={
-            "client_id": values["ENTRA_CLIENT_ID"], "audience": self.url}, verify=self.verify,
-            timeout=30)
-        minted.raise_for_status()
-        self.token = minted.json()["access_token"]
+        self.token = mint_token(stack.cluster, client_id=values["ENTRA_CLIENT_ID"],
+                                audience=self.url)
 
     def create(self, entity_set: str, row: dict[str, object]) -> str:
         response = requests.post(f"{self.url}/api/data/v9.2/{entity_set}", json=row, headers={

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from provisioning.model import FoundChoice, Option, Target
-from provisioning.plan import Item, make_plan
+from provisioning.model import Column, DesiredSchema, FoundChoice, FoundTable, Option, Target
+from provisioning.plan import InUse, Item, make_plan
 from provisioning.steps import (
     ChangeOption,
     CreateChoice,
@@ -23,29 +24,43 @@ from tests.provisioning.builders import (
     found_table,
     nothing_found,
     raw_column,
+    raw_table,
 )
 
 NEVER_USED = lambda table, column, value: False  # noqa: E731 - a fake in one line
+FoundTables = dict[str, FoundTable | None]
+FoundChoices = dict[str, FoundChoice | None]
 
 
-def by_name(items: list[Item]) -> dict[str, Item]:
-    return {item.name: item for item in items}
+def planned(schema: DesiredSchema, tables: FoundTables, choices: FoundChoices,
+            in_use: InUse = NEVER_USED) -> dict[str, Item]:
+    """The plan's items by name."""
+    return {item.name: item for item in make_plan(schema, tables, choices, in_use)}
 
 
-def with_column(table_name: str, name: str, **changes: Any) -> tuple[Any, Any, Any]:
-    """Everything found, with one found column changed."""
+def with_table(name: str, *, columns: Callable[[Column], Column] | None = None,
+               **changes: Any) -> tuple[DesiredSchema, FoundTables, FoundChoices]:
+    """Everything found, but the table ``name`` found with ``changes`` and its columns
+    passed through ``columns``."""
     schema = desired()
     tables, choices = everything_found(schema)
-    table = schema.table(table_name)
+    table = schema.table(name)
     assert table is not None
-    columns = [replace(c, **changes) if c.name == name else c for c in table.columns]
-    tables[table_name] = found_table(table, columns=columns)
+    found_columns = [columns(c) for c in table.columns] if columns else None
+    tables[name] = found_table(table, columns=found_columns, **changes)
     return schema, tables, choices
+
+
+def column_item(table_name: str, name: str, **changes: Any) -> Item:
+    """The plan's item for the column ``table_name.name`` found with ``changes``."""
+    schema, tables, choices = with_table(
+        table_name, columns=lambda c: replace(c, **changes) if c.name == name else c)
+    return planned(schema, tables, choices)[f"{table_name}.{name}"]
 
 
 def test_an_environment_without_the_connector_schema_gets_everything_created() -> None:
     schema = desired()
-    items = by_name(make_plan(schema, *nothing_found(schema), NEVER_USED))
+    items = planned(schema, *nothing_found(schema))
     assert items["ec_optintype"].steps == [CreateChoice(schema.choices["ec_optintype"])]
     assert items["contact"].action == "none"
     assert isinstance(items["contact.ec_optintype"].steps[0], CreateColumn)
@@ -71,7 +86,7 @@ def test_a_missing_table_of_an_app_not_installed_is_skipped_with_its_columns() -
     schema = desired()
     tables, choices = nothing_found(schema)
     tables["lead"] = None
-    items = by_name(make_plan(schema, tables, choices, NEVER_USED))
+    items = planned(schema, tables, choices)
     assert items["lead"].action == "skip" and "Dynamics 365 Sales" in items["lead"].note
     assert items["lead.ec_optintype"].action == "skip"
     assert items["lead"].refusal(False) is None
@@ -81,14 +96,12 @@ def test_a_missing_standard_table_is_refused_even_when_destruction_is_allowed() 
     schema = desired()
     tables, choices = nothing_found(schema)
     tables["contact"] = None
-    items = by_name(make_plan(schema, tables, choices, NEVER_USED))
+    items = planned(schema, tables, choices)
     assert items["contact"].refusal(True) is not None
 
 
 def test_a_longer_maximum_length_is_a_safe_update_of_the_full_definition() -> None:
-    schema, tables, choices = with_column("ec_emailaccount", "ec_apiusername", max_length=50)
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_emailaccount."
-                                                                    "ec_apiusername"]
+    item = column_item("ec_emailaccount", "ec_apiusername", max_length=50)
     assert item.action == "change" and item.refusal(False) is None
     [step] = item.steps
     assert isinstance(step, UpdateColumn) and step.definition["MaxLength"] == 100
@@ -96,9 +109,7 @@ def test_a_longer_maximum_length_is_a_safe_update_of_the_full_definition() -> No
 
 
 def test_a_shorter_maximum_length_is_destructive_and_an_update() -> None:
-    schema, tables, choices = with_column("ec_emailaccount", "ec_apiusername", max_length=200)
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_emailaccount."
-                                                                    "ec_apiusername"]
+    item = column_item("ec_emailaccount", "ec_apiusername", max_length=200)
     assert item.destructive
     assert "needs --allow-destructive" in (item.refusal(False) or "")
     assert item.refusal(True) is None
@@ -106,39 +117,30 @@ def test_a_shorter_maximum_length_is_destructive_and_an_update() -> None:
 
 
 def test_a_type_change_is_destructive_and_recreates_the_column() -> None:
-    schema, tables, choices = with_column("ec_program", "ec_status", kind="memo")
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_program.ec_status"]
+    item = column_item("ec_program", "ec_status", kind="memo")
     assert item.destructive and item.refusal(False)
     assert [type(step) for step in item.steps] == [DeleteColumn, CreateColumn]
 
 
 def test_a_choice_column_bound_to_another_choice_is_recreated() -> None:
-    schema, tables, choices = with_column("contact", "ec_optintype", choice="ec_synctype")
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["contact.ec_optintype"]
+    item = column_item("contact", "ec_optintype", choice="ec_synctype")
     assert item.destructive
     assert [type(step) for step in item.steps] == [DeleteColumn, CreateColumn]
 
 
 def test_the_primary_name_column_can_never_be_recreated() -> None:
-    schema, tables, choices = with_column("ec_emailaccount", "ec_name", kind="memo")
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_emailaccount.ec_name"]
+    item = column_item("ec_emailaccount", "ec_name", kind="memo")
     assert item.impossible and item.refusal(True) is not None
 
 
 def test_ranges_widen_safely_and_narrow_destructively() -> None:
-    schema, tables, choices = with_column("ec_syncschedule", "ec_windowstart", min_value=10,
-                                          max_value=2000)
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_syncschedule."
-                                                                    "ec_windowstart"]
+    item = column_item("ec_syncschedule", "ec_windowstart", min_value=10, max_value=2000)
     severities = {d.text.split()[0]: d.severity for d in item.differences}
     assert severities == {"minimum": "safe", "maximum": "destructive"}
 
 
 def test_requirement_format_and_defaults_are_safe_changes() -> None:
-    schema, tables, choices = with_column("ec_syncschedule", "ec_syncnow", default=True,
-                                          required="recommended")
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_syncschedule."
-                                                                    "ec_syncnow"]
+    item = column_item("ec_syncschedule", "ec_syncnow", default=True, required="recommended")
     assert {d.text for d in item.differences} == {"required recommended -> none",
                                                   "default True -> False"}
     assert not item.destructive and isinstance(item.steps[0], UpdateColumn)
@@ -151,7 +153,7 @@ def test_options_are_added_relabelled_and_unused_ones_removed() -> None:
     choices["ec_syncstatus"] = FoundChoice(
         name="ec_syncstatus", metadata_id="id",
         options=(replace(options[0], label="Nothing"), options[1], Option(100000009, "Old")))
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_syncstatus"]
+    item = planned(schema, tables, choices)["ec_syncstatus"]
     assert [(s.action, s.option.value) for s in item.steps if isinstance(s, ChangeOption)] == [
         ("UpdateOptionValue", 100000000), ("InsertOptionValue", 100000002),
         ("DeleteOptionValue", 100000009)]
@@ -170,72 +172,51 @@ def test_removing_an_option_in_use_is_destructive() -> None:
         asked.append((table, column, value))
         return table == "lead"
 
-    item = by_name(make_plan(schema, tables, choices, in_use))["ec_optintype"]
+    item = planned(schema, tables, choices, in_use)["ec_optintype"]
     assert item.destructive and "in use" in (item.refusal(False) or "")
     assert ("contact", "ec_optintype", 100000004) in asked
 
 
 def test_an_entity_set_or_primary_name_of_its_own_is_refused_even_with_destruction() -> None:
-    schema = desired()
-    tables, choices = everything_found(schema)
-    table = schema.table("ec_program")
-    assert table is not None
-    tables["ec_program"] = found_table(table, entity_set="ec_programmes")
-    items = by_name(make_plan(schema, tables, choices, NEVER_USED))
+    items = planned(*with_table("ec_program", entity_set="ec_programmes"))
     assert items["ec_program"].refusal(True) is not None
 
 
 def test_notes_are_turned_on_when_the_file_wants_them() -> None:
-    schema = desired()
-    tables, choices = everything_found(schema)
-    table = schema.table("ec_emailsuppression")
-    assert table is not None
-    tables["ec_emailsuppression"] = found_table(table, has_notes=False)
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_emailsuppression"]
+    item = planned(*with_table("ec_emailsuppression", has_notes=False))["ec_emailsuppression"]
     [step] = item.steps
     assert isinstance(step, UpdateTable) and step.definition["HasNotes"] is True
 
 
 def test_a_lookup_with_another_navigation_property_is_refused() -> None:
-    schema, tables, choices = with_column(
-        "ec_program", "ec_emailaccountid",
-        targets=(Target("ec_emailaccount", "ec_EmailAccountId"),))
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_program."
-                                                                    "ec_emailaccountid"]
+    item = column_item("ec_program", "ec_emailaccountid",
+                       targets=(Target("ec_emailaccount", "ec_EmailAccountId"),))
     assert item.impossible
 
 
 def test_a_lookup_to_another_table_is_recreated() -> None:
-    schema, tables, choices = with_column(
-        "ec_program", "ec_emailaccountid", targets=(Target("contact", "ec_emailaccountid"),))
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_program."
-                                                                    "ec_emailaccountid"]
+    item = column_item("ec_program", "ec_emailaccountid",
+                       targets=(Target("contact", "ec_emailaccountid"),))
     assert [type(step) for step in item.steps] == [DeleteColumn, CreateLookup]
 
 
 def test_status_reasons_of_their_own_are_refused() -> None:
-    schema = desired()
-    tables, choices = everything_found(schema)
-    table = schema.table("ec_program")
+    table = desired().table("ec_program")
     assert table is not None
     status = table.column("statuscode")
     assert status is not None
-    columns = [replace(c, options=(*c.options, Option(3, "Archived", 1)))
-               if c.name == "statuscode" else c for c in table.columns]
-    tables["ec_program"] = found_table(table, columns=columns)
-    assert by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_program"].impossible
+    found = with_table("ec_program", columns=lambda c: replace(
+        c, options=(*c.options, Option(3, "Archived", 1))) if c.name == "statuscode" else c)
+    assert planned(*found)["ec_program"].impossible
 
 
 def test_a_column_the_file_adds_later_is_created_alone() -> None:
     def add(raw: dict[str, Any]) -> None:
-        spec = next(t for t in raw["tables"] if t["logical_name"] == "ec_program")
-        spec["columns"].append({"name": "ec_sortorder", "type": "int", "min_value": 0})
+        raw_table(raw, "ec_program")["columns"].append(
+            {"name": "ec_sortorder", "type": "int", "min_value": 0})
         raw_column(raw, "ec_program", "ec_status")["max_length"] = 80
 
-    schema = desired(add)
-    base = desired()
-    tables, choices = everything_found(base)
-    items = by_name(make_plan(schema, tables, choices, NEVER_USED))
+    items = planned(desired(add), *everything_found(desired()))
     assert items["ec_program.ec_sortorder"].action == "create"
     assert items["ec_program.ec_status"].action == "change"
     assert sum(1 for item in items.values() if item.action != "none") == 2
@@ -243,11 +224,7 @@ def test_a_column_the_file_adds_later_is_created_alone() -> None:
 
 def test_column_kinds_it_cannot_create_are_refused() -> None:
     def add(raw: dict[str, Any]) -> None:
-        spec = next(t for t in raw["tables"] if t["logical_name"] == "ec_program")
-        spec["columns"].append({"name": "ec_kind", "type": "entityname"})
+        raw_table(raw, "ec_program")["columns"].append({"name": "ec_kind", "type": "entityname"})
 
-    schema = desired(add)
-    base = desired()
-    tables, choices = everything_found(base)
-    item = by_name(make_plan(schema, tables, choices, NEVER_USED))["ec_program.ec_kind"]
+    item = planned(desired(add), *everything_found(desired()))["ec_program.ec_kind"]
     assert item.impossible

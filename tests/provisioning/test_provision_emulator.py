@@ -15,12 +15,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
-from provisioning import schema_file
-from tests.provisioning.builders import raw_column, raw_schema
+from tests.provisioning.builders import raw_column, raw_schema, raw_table
 from tests.provisioning.conftest import Environment
 
-SCHEMA = json.loads(schema_file.DEFAULT_PATH.read_text(encoding="utf-8"))
-CUSTOM_TABLES = [t for t in SCHEMA["tables"] if not t.get("standard")]
 ATTRIBUTE_TYPES = {"string": "String", "memo": "Memo", "int": "Integer", "bool": "Boolean",
                    "datetime": "DateTime", "choice": "Picklist", "lookup": "Lookup",
                    "guid": "Uniqueidentifier", "state": "State", "status": "Status"}
@@ -41,8 +38,9 @@ def test_an_environment_without_the_schema_gets_all_of_it_then_nothing_changes(
     first = environment.provision()
     assert first.code == 0, first.stderr
     statuses = first.statuses()
-    assert {statuses[name] for name in SCHEMA["choices"]} == {"created"}
-    for table in CUSTOM_TABLES:
+    schema = raw_schema()
+    assert {statuses[name] for name in schema["choices"]} == {"created"}
+    for table in (t for t in schema["tables"] if not t.get("standard")):
         assert statuses[table["logical_name"]] == "created"
         for column in table["columns"]:
             if column["name"] not in ("statecode", "statuscode", table["primary_key"]):
@@ -84,13 +82,14 @@ def test_what_was_created_has_the_shapes_the_schema_file_describes(
     environment: Environment,
 ) -> None:
     assert environment.provision().code == 0
-    for name, choice in SCHEMA["choices"].items():
+    schema = raw_schema()
+    for name, choice in schema["choices"].items():
         found = environment.get(f"GlobalOptionSetDefinitions(Name='{name}')")
         assert found["IsGlobal"] is True
         assert [(o["Value"], o["Label"]["UserLocalizedLabel"]["Label"])
                 for o in found["Options"]] == [(o["value"], o["label"])
                                               for o in choice["options"]]
-    for table in SCHEMA["tables"]:
+    for table in schema["tables"]:
         name = table["logical_name"]
         key = f"EntityDefinitions(LogicalName='{name}')"
         entity = environment.get(key)
@@ -222,8 +221,7 @@ def test_a_difference_provisioning_cannot_make_is_refused_even_when_allowed(
 ) -> None:
     assert environment.provision().code == 0
     schema = write_schema(tmp_path, raw_schema(
-        lambda raw: next(t for t in raw["tables"] if t["logical_name"] == "ec_program").update(
-            entity_set="ec_programmes")))
+        lambda raw: raw_table(raw, "ec_program").update(entity_set="ec_programmes")))
     before = environment.metadata_snapshot()
     run = environment.provision("--schema", schema, "--allow-destructive")
     assert run.code == 1

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import zipfile
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote
 from xml.etree import ElementTree as ET
@@ -741,28 +742,36 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1), encoding="utf-8")
 
 
-def test_the_build_refuses_a_view_naming_a_column_the_schema_lacks(tmp_path: Path) -> None:
+def _active_view(source: Path) -> Path:
+    return source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
+
+
+def _account_main_form(source: Path) -> Path:
+    return next((source / "Entities" / "Account" / "FormXml" / "main").glob("*.xml"))
+
+
+def _assert_build_refuses_edit(tmp_path: Path, file: Callable[[Path], Path], old: str, new: str,
+                               match: str) -> None:
+    """A build of the sources with ``old`` replaced by ``new`` in ``file`` raises ``match``."""
     source = _copy_source(tmp_path)
-    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
-    _edit(view, '<attribute name="ec_origin" />', '<attribute name="ec_originx" />')
-    with pytest.raises(ValueError, match="no column ec_originx"):
+    _edit(file(source), old, new)
+    with pytest.raises(ValueError, match=match):
         build(tmp_path / "out.zip", source)
+
+
+def test_the_build_refuses_a_view_naming_a_column_the_schema_lacks(tmp_path: Path) -> None:
+    _assert_build_refuses_edit(tmp_path, _active_view, '<attribute name="ec_origin" />',
+                               '<attribute name="ec_originx" />', "no column ec_originx")
 
 
 def test_the_build_refuses_a_grid_column_the_query_does_not_read(tmp_path: Path) -> None:
-    source = _copy_source(tmp_path)
-    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
-    _edit(view, '          <attribute name="ec_origin" />\n', "")
-    with pytest.raises(ValueError, match="shows ec_origin, which the query does not read"):
-        build(tmp_path / "out.zip", source)
+    _assert_build_refuses_edit(tmp_path, _active_view, '          <attribute name="ec_origin" />\n',
+                               "", "shows ec_origin, which the query does not read")
 
 
 def test_the_build_refuses_a_form_field_the_schema_lacks(tmp_path: Path) -> None:
-    source = _copy_source(tmp_path)
-    form = next((source / "Entities" / "Account" / "FormXml" / "main").glob("*.xml"))
-    _edit(form, 'datafieldname="ec_optintype"', 'datafieldname="ec_optin"')
-    with pytest.raises(ValueError, match="no column ec_optin"):
-        build(tmp_path / "out.zip", source)
+    _assert_build_refuses_edit(tmp_path, _account_main_form, 'datafieldname="ec_optintype"',
+                               'datafieldname="ec_optin"', "no column ec_optin")
 
 
 def test_the_build_refuses_a_view_of_an_undeclared_table(tmp_path: Path) -> None:
@@ -775,7 +784,7 @@ def test_the_build_refuses_a_view_of_an_undeclared_table(tmp_path: Path) -> None
 
 def test_the_build_refuses_a_file_not_named_by_its_id(tmp_path: Path) -> None:
     source = _copy_source(tmp_path)
-    view = source / "Entities" / "ec_emailsuppression" / "SavedQueries" / ACTIVE_VIEW
+    view = _active_view(source)
     view.rename(view.with_name("active.xml"))
     with pytest.raises(ValueError, match="names the file"):
         build(tmp_path / "out.zip", source)

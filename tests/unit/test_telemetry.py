@@ -66,16 +66,16 @@ class Captured:
     spans: InMemorySpanExporter
     logs: InMemoryLogRecordExporter
 
-    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
-        """(attributes, data point) of every point of the metric ``name``."""
-        found = []
+    def every_metric(self) -> Iterator[Any]:
         data = self.metrics.get_metrics_data()
         for resource in data.resource_metrics if data else []:
             for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    if metric.name == name:
-                        found += [(dict(p.attributes or {}), p) for p in metric.data.data_points]
-        return found
+                yield from scope.metrics
+
+    def points(self, name: str) -> list[tuple[dict[str, Any], Any]]:
+        """(attributes, data point) of every point of the metric ``name``."""
+        return [(dict(point.attributes or {}), point) for metric in self.every_metric()
+                if metric.name == name for point in metric.data.data_points]
 
     def total(self, name: str, **dimensions: str) -> int:
         return sum(point.value for attributes, point in self.points(name)
@@ -83,12 +83,9 @@ class Captured:
 
     def every_attribute_value(self) -> list[object]:
         values: list[object] = []
-        data = self.metrics.get_metrics_data()
-        for resource in data.resource_metrics if data else []:
-            for scope in resource.scope_metrics:
-                for metric in scope.metrics:
-                    for point in metric.data.data_points:
-                        values += list((point.attributes or {}).values())
+        for metric in self.every_metric():
+            for point in metric.data.data_points:
+                values += list((point.attributes or {}).values())
         for span in self.spans.get_finished_spans():
             values += list((span.attributes or {}).values())
         for log in self.logs.get_finished_logs():
@@ -345,6 +342,8 @@ def test_the_filter_keeps_what_a_caller_passed_in_extra() -> None:
 
 
 class TestConfiguration:
+    WITH_CONNECTION = {configuration.CONNECTION_SETTING: "InstrumentationKey=k"}
+
     @pytest.fixture
     def distro(self, monkeypatch: pytest.MonkeyPatch) -> Iterator[list[dict[str, Any]]]:
         """``configure_azure_monitor`` recorded, adding its handler as the real one does."""
@@ -376,7 +375,7 @@ class TestConfiguration:
     def test_with_one_the_distro_is_configured_once_for_the_app_s_loggers_without_http_spans(
         self, distro: list[dict[str, Any]]
     ) -> None:
-        environ = {configuration.CONNECTION_SETTING: "InstrumentationKey=k"}
+        environ = self.WITH_CONNECTION
         assert configuration.configure_telemetry(environ) is True
         assert configuration.configure_telemetry(environ) is True  # a second build
         [call] = distro
@@ -395,7 +394,7 @@ class TestConfiguration:
     ) -> None:
         from azure.identity import DefaultAzureCredential
 
-        environ = {configuration.CONNECTION_SETTING: "InstrumentationKey=k",
+        environ = {**self.WITH_CONNECTION,
                    configuration.AUTHENTICATION_SETTING: "Authorization=AAD"}
         assert configuration.configure_telemetry(environ) is True
         [call] = distro
@@ -404,8 +403,7 @@ class TestConfiguration:
     def test_when_the_worker_configured_the_distro_it_is_not_configured_again(
         self, distro: list[dict[str, Any]]
     ) -> None:
-        environ = {configuration.CONNECTION_SETTING: "InstrumentationKey=k",
-                   configuration.WORKER_SETTING: "true"}
+        environ = {**self.WITH_CONNECTION, configuration.WORKER_SETTING: "true"}
         assert configuration.configure_telemetry(environ) is True
         assert distro == [] and isinstance(telemetry.telemetry(), OpenTelemetryTelemetry)
 

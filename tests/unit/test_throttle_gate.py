@@ -133,6 +133,27 @@ def test_a_new_429_after_the_gate_opened_starts_a_new_hold() -> None:
     assert gate.wait() == 13.0
 
 
+def test_a_held_request_woken_by_the_gate_opening_waits_out_a_429_that_closed_it_again() -> None:
+    gate, time_ = _gate()
+    gate.close_for(5.0)
+    woken = False
+
+    def pause(opened: threading.Event, seconds: float) -> None:
+        nonlocal woken
+        if woken:
+            time_.pause(opened, seconds)
+            return
+        # What a real pause sees: the gate opens at 11 and ends the pause early, then a new
+        # 429 closes it for 2 s before the held thread takes the lock again.
+        woken = True
+        time_.now = 11.0
+        gate.passed(11.0)
+        gate.close_for(2.0)
+
+    gate._pause = pause
+    assert gate.wait() == 13.0 and time_.now == 13.0
+
+
 def test_held_threads_go_as_soon_as_the_gate_opens() -> None:
     gate = ThrottleGate()
     gate.close_for(60.0)

@@ -64,10 +64,6 @@ def with_notes(schema: Schema, table_name: str) -> Schema:
     return with_column(schema, NOTES_TABLE, replace(column, targets=(*column.targets, target)))
 
 
-def with_entity_set(schema: Schema, table_name: str, entity_set: str) -> Schema:
-    return with_table(schema, replace(schema.tables[table_name], entity_set=entity_set))
-
-
 def standard_only(schema: Schema) -> Schema:
     """The tables Dataverse ships, without the connector's columns and choices: an environment
     before the connector's schema is provisioned."""

@@ -74,7 +74,7 @@ def update_option_set(request: MetadataCall, key: Key) -> Outcome:
     if body.get("Name") not in (None, name):
         raise failures.invalid(f"The Name of option set {name} cannot be changed.")
     component = f"optionset/{name}"
-    default = api.schema.raw.get("choices", {}).get(name, {}).get("display_name", name)
+    default = request.view.choice_display_name(name)
     for prop, fallback in (("DisplayName", default), ("Description", None)):
         old = api.catalog.label(component, prop, fallback)
         api.catalog.set_label(component, prop, labels.merged(

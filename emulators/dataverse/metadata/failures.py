@@ -6,15 +6,18 @@ emulator's choices, listed in ``emulators/dataverse/README.md`` ("Metadata API")
 
 from __future__ import annotations
 
+from emulators.dataverse import errors
 from emulators.dataverse.errors import DataverseError
+from emulators.dataverse.query import errors as query_errors
 
 NOT_FOUND = "0x80040217"  # ObjectDoesNotExist
 NOT_UNIQUE = "0x80044363"  # a table, choice or relationship name that is taken
 DUPLICATE_ATTRIBUTE = "0x80047013"  # DuplicateAttributeSchemaName
-INVALID_ARGUMENT = "0x80040203"
 INVALID_METADATA = "0x80048403"
 PAYLOAD = "0x80048d19"
-QUERY = "0x80060888"
+
+# Most refusals of a definition are the platform's generic invalid argument.
+invalid = errors.invalid_argument
 
 
 def entity_not_found(logical_name: str) -> DataverseError:
@@ -62,10 +65,6 @@ def duplicate_attribute(schema_name: str, entity: str) -> DataverseError:
     )
 
 
-def invalid(message: str) -> DataverseError:
-    return DataverseError(400, INVALID_ARGUMENT, message)
-
-
 def bad_value(where: str, expected: str) -> DataverseError:
     return DataverseError(
         400, PAYLOAD, f"Invalid value of '{where}' in the request payload: expected {expected}.",
@@ -90,25 +89,20 @@ def unresolved_type(name: str) -> DataverseError:
 
 
 def missing(property_name: str, type_short: str) -> DataverseError:
-    return DataverseError(
-        400, INVALID_ARGUMENT,
-        f"The property '{property_name}' is required to create a {type_short}.",
-    )
+    return invalid(f"The property '{property_name}' is required to create a {type_short}.")
 
 
+# The query engine's wording: metadata queries go through the same OData layer as row queries.
 def unknown_select(name: str, type_short: str) -> DataverseError:
-    return DataverseError(
-        400, "0x0",
-        f"Could not find a property named '{name}' on type 'Microsoft.Dynamics.CRM.{type_short}'.",
-    )
+    return errors.from_query(query_errors.property_not_found(name, type_short))
 
 
 def query(message: str, status: int = 400) -> DataverseError:
-    return DataverseError(status, QUERY, message)
+    return errors.from_query(query_errors.QueryError(message, status=status))
 
 
 def not_emulated(what: str) -> DataverseError:
-    return DataverseError(501, QUERY, f"{what} is not supported by the Dataverse emulator.")
+    return errors.from_query(query_errors.not_emulated(what))
 
 
 def global_option_set_inline() -> DataverseError:

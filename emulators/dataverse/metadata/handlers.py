@@ -26,6 +26,7 @@ from emulators.dataverse import errors
 from emulators.dataverse.calls import ApiCall, Outcome
 from emulators.dataverse.metadata import choices, failures, relationships, tables
 from emulators.dataverse.metadata.context import Key, MetadataCall
+from emulators.dataverse.metadata.query import GUID
 
 if TYPE_CHECKING:
     from emulators.dataverse.api import DataverseApi
@@ -36,7 +37,6 @@ ACTIONS = frozenset({"InsertOptionValue", "UpdateOptionValue", "DeleteOptionValu
 RELATIONSHIP_SETS = frozenset({"ManyToOneRelationships", "OneToManyRelationships",
                                "ManyToManyRelationships", "Keys"})
 _SEGMENT = re.compile(r"^(?P<name>[A-Za-z.]+)(?:\((?P<key>.*)\))?$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _ALTERNATE = re.compile(r"^(?P<name>[A-Za-z]+)='(?P<value>(?:[^']|'')*)'$")
 
 
@@ -73,7 +73,7 @@ def _segment(text: str) -> Segment:
 
 
 def _key(text: str) -> Key:
-    if _GUID.match(text):
+    if GUID.match(text):
         return Key(metadata_id=text.lower())
     found = _ALTERNATE.match(text)
     if found is None:

@@ -14,6 +14,7 @@ from typing import Any
 from emulators.dataverse.metadata import failures, labels
 from emulators.dataverse.metadata.catalog import CASCADE_VALUES, DEFAULT_CASCADE
 from emulators.dataverse.metadata.names import (
+    ATTRIBUTE_TYPES,
     BIGINT_RANGE,
     CREATABLE_TYPES,
     DEFAULT_MEMO_LENGTH,
@@ -30,7 +31,9 @@ from emulators.dataverse.metadata.render import (
     BASE_ATTRIBUTE_PROPERTIES,
     DERIVED_PROPERTIES,
     ENTITY_PROPERTIES,
+    OPTION_SET_NAVIGATION,
     OPTION_SET_PROPERTIES,
+    OPTION_SET_TYPES,
     RELATIONSHIP_PROPERTIES,
     attribute_type_short,
 )
@@ -215,20 +218,13 @@ def attribute_update(
 
 
 def _allowed(short: str) -> frozenset[str]:
-    extra = {"OptionSet", "GlobalOptionSet"} if short in (
-        "PicklistAttributeMetadata", "BooleanAttributeMetadata", "StateAttributeMetadata",
-        "StatusAttributeMetadata") else set()
+    extra = OPTION_SET_NAVIGATION if short in OPTION_SET_TYPES else frozenset()
     return BASE_ATTRIBUTE_PROPERTIES | DERIVED_PROPERTIES.get(short, frozenset()) | extra
 
 
 def _type_matches(declared: Any, short: str) -> bool:
-    expected = {"StringAttributeMetadata": "String", "MemoAttributeMetadata": "Memo",
-                "IntegerAttributeMetadata": "Integer", "BigIntAttributeMetadata": "BigInt",
-                "DecimalAttributeMetadata": "Decimal", "DoubleAttributeMetadata": "Double",
-                "MoneyAttributeMetadata": "Money", "BooleanAttributeMetadata": "Boolean",
-                "DateTimeAttributeMetadata": "DateTime",
-                "PicklistAttributeMetadata": "Picklist"}
-    return bool(declared == expected.get(short))
+    return any(declared == attribute_type and short == metadata_type
+               for attribute_type, metadata_type in ATTRIBUTE_TYPES.values())
 
 
 def _typed(

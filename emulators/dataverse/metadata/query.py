@@ -19,7 +19,7 @@ from emulators.dataverse.metadata import failures
 Predicate = Callable[[Mapping[str, Any]], bool]
 _SUPPORTED = frozenset({"$select", "$filter", "$expand"})
 _ENUM_LITERAL = re.compile(r"^[A-Za-z.]+'([^']*)'$")
-_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 @dataclass(frozen=True)
@@ -161,7 +161,7 @@ def _comparison(text: str, type_short: str, properties: frozenset[str]) -> Predi
 
     def compare(item: Mapping[str, Any]) -> bool:
         value = item.get(name)
-        if isinstance(value, str) and isinstance(wanted, str) and _GUID.match(wanted):
+        if isinstance(value, str) and isinstance(wanted, str) and GUID.match(wanted):
             value, other = value.lower(), wanted.lower()
         else:
             other = wanted
@@ -180,7 +180,7 @@ def _literal(text: str) -> Any:
     enum = _ENUM_LITERAL.match(text)
     if enum:
         return enum.group(1)
-    if _GUID.match(text):
+    if GUID.match(text):
         return text.lower()
     try:
         return int(text)

@@ -58,6 +58,9 @@ DERIVED_PROPERTIES: dict[str, frozenset[str]] = {
     "UniqueIdentifierAttributeMetadata": frozenset(),
     "EntityNameAttributeMetadata": frozenset(),
 }
+# Attribute types with an option set, and the navigation properties that lead to it.
+OPTION_SET_TYPES = frozenset({"PicklistAttributeMetadata", "BooleanAttributeMetadata",
+                              "StateAttributeMetadata", "StatusAttributeMetadata"})
 OPTION_SET_NAVIGATION = frozenset({"OptionSet", "GlobalOptionSet"})
 ENTITY_PROPERTIES = frozenset({
     "MetadataId", "LogicalName", "SchemaName", "EntitySetName", "LogicalCollectionName",
@@ -317,9 +320,13 @@ class View:
         return {"@odata.type": f"#{type_name('OptionSetMetadata')}", **common,
                 "OptionSetType": kind, "Options": options}
 
+    def choice_display_name(self, name: str) -> str:
+        """The global choice's display name in the schema file (its name when created later)."""
+        return str(self.schema.raw.get("choices", {}).get(name, {}).get("display_name", name))
+
     def global_option_set(self, name: str) -> dict[str, Any]:
         key = f"optionset/{name}"
-        default_name = self.schema.raw.get("choices", {}).get(name, {}).get("display_name", name)
+        default_name = self.choice_display_name(name)
         return {
             "@odata.type": f"#{type_name('OptionSetMetadata')}",
             "MetadataId": self.id(key),

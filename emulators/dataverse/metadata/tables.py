@@ -9,7 +9,7 @@ from emulators.dataverse import errors
 from emulators.dataverse.calls import Outcome
 from emulators.dataverse.metadata import changes, failures, parse
 from emulators.dataverse.metadata.context import Key, MetadataCall
-from emulators.dataverse.metadata.names import KNOWN_ATTRIBUTE_TYPES, NAMESPACE
+from emulators.dataverse.metadata.names import KNOWN_ATTRIBUTE_TYPES, short_type
 from emulators.dataverse.metadata.query import Options, parse_options
 from emulators.dataverse.metadata.relationships import expand_relationships
 from emulators.dataverse.metadata.render import (
@@ -19,15 +19,13 @@ from emulators.dataverse.metadata.render import (
     ENTITY_PROPERTIES,
     OPTION_SET_NAVIGATION,
     OPTION_SET_PROPERTIES,
+    OPTION_SET_TYPES,
     SYSTEM_COLUMNS,
     View,
     attribute_type_short,
     humanized,
 )
 from emulators.dataverse.schema import Column, Table, system_columns
-
-_OPTION_SET_TYPES = frozenset({"PicklistAttributeMetadata", "BooleanAttributeMetadata",
-                               "StateAttributeMetadata", "StatusAttributeMetadata"})
 
 
 # --- finding -------------------------------------------------------------------------------------
@@ -63,7 +61,7 @@ def _cast(cast: str | None) -> str | None:
     """The attribute type a cast segment names (``Microsoft.Dynamics.CRM.XAttributeMetadata``)."""
     if cast is None:
         return None
-    short = cast[len(NAMESPACE):] if cast.startswith(NAMESPACE) else None
+    short = short_type(cast)
     if short == "EnumAttributeMetadata":
         # Reported from a real environment: the abstract base type cannot be cast to.
         raise errors.DataverseError(500, "0x8006088a", "Unexpected attribute type")
@@ -98,7 +96,7 @@ def _entity_item(request: MetadataCall, table: Table, item: dict[str, Any],
         if name == "Attributes":
             inner = parse_options(nested, type_short="AttributeMetadata",
                                   properties=BASE_ATTRIBUTE_PROPERTIES)
-            projected[name] = [inner.project(a) for a in _attributes(request.view, table, None)
+            projected[name] = [inner.project(a) for _, a in _attributes(request.view, table, None)
                                if inner.matches(a)]
         else:
             projected[name] = expand_relationships(request, table, name, nested)
@@ -157,15 +155,17 @@ def update_entity(request: MetadataCall, key: Key) -> Outcome:
 
 
 # --- attributes ----------------------------------------------------------------------------------
-def _attributes(view: View, table: Table, cast: str | None) -> list[dict[str, Any]]:
-    return [view.attribute(table, column) for column in table.columns.values()
+def _attributes(view: View, table: Table,
+                cast: str | None) -> list[tuple[Column, dict[str, Any]]]:
+    """The table's columns of the ``cast`` type (all without one), each with its metadata."""
+    return [(column, view.attribute(table, column)) for column in table.columns.values()
             if cast is None or attribute_type_short(column) == cast]
 
 
 def _attribute_options(request: MetadataCall, cast: str | None) -> Options:
     if cast is None:
         return request.options("AttributeMetadata", BASE_ATTRIBUTE_PROPERTIES)
-    navigation = OPTION_SET_NAVIGATION if cast in _OPTION_SET_TYPES else frozenset()
+    navigation = OPTION_SET_NAVIGATION if cast in OPTION_SET_TYPES else frozenset()
     return request.options(cast, BASE_ATTRIBUTE_PROPERTIES | DERIVED_PROPERTIES.get(
         cast, frozenset()), navigation)
 
@@ -175,13 +175,8 @@ def list_attributes(request: MetadataCall, key: Key, cast_segment: str | None) -
     cast = _cast(cast_segment)
     options = _attribute_options(request, cast)
     view = request.view
-    items = []
-    for column in table.columns.values():
-        if cast is not None and attribute_type_short(column) != cast:
-            continue
-        item = view.attribute(table, column)
-        if options.matches(item):
-            items.append(_attribute_item(request, table, column, item, options))
+    items = [_attribute_item(request, table, column, item, options)
+             for column, item in _attributes(view, table, cast) if options.matches(item)]
     context = f"EntityDefinitions({view.id('entity/' + table.logical_name)})/Attributes"
     return request.collection(context + (f"/{cast_segment}" if cast_segment else ""), items)
 
@@ -281,7 +276,6 @@ def delete_attribute(request: MetadataCall, key: Key, attribute_key: Key) -> Out
                                "custom attribute that can be deleted.")
     api.catalog.forget(f"attribute/{table.logical_name}/{column.name}")
     api.catalog.forget(f"optionset/{table.logical_name}/{column.name}")
-    api.catalog.custom_columns.discard((table.logical_name, column.name))
     request.commit(changes.without_column(api.schema, table.logical_name, column.name))
     api.catalog.keep_only(api.schema)
     return request.no_content()

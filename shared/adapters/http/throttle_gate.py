@@ -55,7 +55,10 @@ class ThrottleGate:
         with self._lock:
             now = self._clock()
             self._closed_at = now
-            if self._open.is_set() or now < self._closed_until:
+            if self._open.is_set():
+                # A new hold: the end of one the gate opened early from no longer applies.
+                self._closed_until = now + seconds
+            elif now < self._closed_until:
                 self._closed_until = max(self._closed_until, now + seconds)
             self._open.clear()
 
@@ -67,16 +70,13 @@ class ThrottleGate:
 
     def wait(self) -> float:
         """Return once the caller may send; the time its request goes."""
-        paused_until = float("-inf")
         while True:
             with self._lock:
+                now = self._clock()
                 if self._open.is_set():
-                    return self._clock()
-                # A stand-in pause (tests) returns at once: count the time as passed all the same.
-                now = max(self._clock(), paused_until)
+                    return now
                 release = max(self._closed_until, self._next_release)
                 if release <= now:
                     self._next_release = now + self._ramp_step_s
                     return now
             self._pause(self._open, release - now)
-            paused_until = release

@@ -23,7 +23,11 @@ import re
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+from cryptography.hazmat.primitives.asymmetric.types import (
+    CertificatePublicKeyTypes,
+    PrivateKeyTypes,
+    PublicKeyTypes,
+)
 from cryptography.hazmat.primitives.serialization import pkcs12
 
 from shared.config import EntraSettings
@@ -130,21 +134,15 @@ def _checked_key(key: PrivateKeyTypes) -> rsa.RSAPrivateKey:
 
 def _certificate_of(key: PrivateKeyTypes, certificates: list[x509.Certificate]) -> x509.Certificate:
     """The certificate of ``key`` among the leaf and chain; msal must send only that one."""
-    wanted = _public_key_der(key)
+    wanted = _der(key.public_key())
     for certificate in certificates:
-        if _certificate_key_der(certificate) == wanted:
+        if _der(certificate.public_key()) == wanted:
             return certificate
     raise _invalid("the private key does not belong to the certificate")
 
 
-def _public_key_der(key: PrivateKeyTypes) -> bytes:
-    return key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-
-
-def _certificate_key_der(certificate: x509.Certificate) -> bytes:
-    return certificate.public_key().public_bytes(
+def _der(public_key: PublicKeyTypes | CertificatePublicKeyTypes) -> bytes:
+    return public_key.public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
 

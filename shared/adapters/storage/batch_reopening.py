@@ -29,12 +29,13 @@ from functools import partial
 from typing import Any
 
 from azure.core import MatchConditions
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 from azure.data.tables import TableClient, TableEntity, TableTransactionError, UpdateMode
 
 from shared.adapters.storage import codec
 from shared.adapters.storage import run_header as headers
 from shared.adapters.storage.errors import table_error
+from shared.adapters.storage.rows import TableRows, etag_of
 from shared.errors import PreconditionFailed, System
 from shared.services.ports import RunStatus, SyncKey
 
@@ -63,14 +64,15 @@ class BatchReopening:
 
     def __init__(self, table: TableClient) -> None:
         self._table = table
+        self._rows = TableRows(table)
 
     def reopen(self, key: SyncKey, run_id: str, batch: int) -> Reopening:
         partition = codec.partition_key(key)
         for _ in range(_ATTEMPTS):
-            header = self._get(partition, headers.run_row_key(run_id))
+            header = self._rows.get(partition, headers.run_row_key(run_id))
             if header is None:
                 return Reopening(BatchCount.RUN_GONE)
-            row = self._get(partition, headers.batch_row_key(run_id, batch))
+            row = self._rows.get(partition, headers.batch_row_key(run_id, batch))
             if row is None:
                 return Reopening(BatchCount.NOT_COUNTED)
             if not given_up(headers.read_counters(row)):
@@ -82,27 +84,19 @@ class BatchReopening:
         raise PreconditionFailed(System.TABLES, f"run {run_id} kept changing; try again",
                                  operation="reopen batch")
 
-    def _get(self, partition: str, row: str) -> TableEntity | None:
-        try:
-            return self._table.get_entity(partition, row)
-        except ResourceNotFoundError:
-            return None
-        except AzureError as error:
-            raise table_error(error, "read run state") from error
-
     def _take_back(
         self, key: SyncKey, run_id: str, header: TableEntity, row: TableEntity
     ) -> str | None:
         """Delete the given-up row and reopen the run at once; the reopened header's ETag, or
         None after a lost race."""
-        run = headers.run_from_entity(key, run_id, header, _etag(header), None)
+        run = headers.run_from_entity(key, run_id, header, etag_of(header), None)
         status = RunStatus.APPLYING if run.status is RunStatus.COMPLETED else run.status
         # Rewritten even when open: the new ETag makes a concurrent completion recount.
         reopened = headers.header_entity(run, status=status)
         written = self._transaction("reopen batch", [
-            ("delete", row, {"etag": _etag(row),
+            ("delete", row, {"etag": etag_of(row),
                              "match_condition": MatchConditions.IfNotModified}),
-            ("update", reopened, {"mode": UpdateMode.REPLACE, "etag": _etag(header),
+            ("update", reopened, {"mode": UpdateMode.REPLACE, "etag": etag_of(header),
                                   "match_condition": MatchConditions.IfNotModified}),
         ])
         return None if written is None else str(written[1]["etag"])
@@ -133,7 +127,3 @@ def given_up(counters: Mapping[str, int]) -> bool:
     """Whether an outcome row is one the app wrote when it gave the batch up (every item
     failed); an applied batch never counts an item as failed."""
     return counters.get("failed", 0) > 0
-
-
-def _etag(entity: TableEntity) -> str:
-    return str(entity.metadata["etag"])

@@ -16,6 +16,11 @@ _created: set[str] = set()
 _created_lock = threading.Lock()
 
 
+def etag_of(entity: TableEntity) -> str:
+    """The ETag a row was read with, for a write conditional on it."""
+    return str(entity.metadata["etag"])
+
+
 class TableRows:
     """Conditional reads and writes on one table; every failure is an ``IntegrationError``."""
 

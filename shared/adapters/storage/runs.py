@@ -14,7 +14,7 @@ from azure.data.tables import TableEntity
 
 from shared.adapters.storage import codec
 from shared.adapters.storage import run_header as headers
-from shared.adapters.storage.rows import TableRows
+from shared.adapters.storage.rows import TableRows, etag_of
 from shared.errors import DomainError, NotFound, PreconditionFailed, System
 from shared.services.ports import BatchOutcome, RunState, RunStatus, RunUpdate, SyncKey
 
@@ -74,7 +74,7 @@ class TableRuns:
         codec.check_count("batch count", batches)
         for attempt in range(_MAX_ATTEMPTS):
             entity = self._load_header(key, run_id, "record_published")
-            run = headers.run_from_entity(key, run_id, entity, _etag(entity), None)
+            run = headers.run_from_entity(key, run_id, entity, etag_of(entity), None)
             published = max(run.batches_published, batches)
             if run.status is not RunStatus.PUBLISHING and batches > run.batches_published:
                 raise DomainError(f"run {run_id} finished publishing at {run.batches_published}")
@@ -110,7 +110,7 @@ class TableRuns:
         counts = codec.check_counters(counters)
         partition = codec.partition_key(key)
         entity = self._load_header(key, run_id, "mark_batch_applied")
-        run = headers.run_from_entity(key, run_id, entity, _etag(entity), None)
+        run = headers.run_from_entity(key, run_id, entity, etag_of(entity), None)
         if run.status is not RunStatus.PUBLISHING and batch >= run.batches_published:
             raise DomainError(
                 f"batch {batch} is beyond run {run_id}'s last batch {run.batches_published - 1}"
@@ -167,7 +167,7 @@ class TableRuns:
         one caller sees ``completed_now`` (the header write is conditional)."""
         for attempt in range(_MAX_ATTEMPTS):
             entity = self._load_header(key, run_id, "complete run")
-            run = headers.run_from_entity(key, run_id, entity, _etag(entity), None)
+            run = headers.run_from_entity(key, run_id, entity, etag_of(entity), None)
             if run.status is RunStatus.COMPLETED:
                 return RunUpdate(run, completed_now=False)
             outcomes = self._outcomes(key, run_id)
@@ -212,7 +212,7 @@ class TableRuns:
         outcomes = None
         if entity.get("Status") != RunStatus.COMPLETED.value:
             outcomes = self._outcomes(key, run_id)
-        return headers.run_from_entity(key, run_id, entity, _etag(entity), outcomes)
+        return headers.run_from_entity(key, run_id, entity, etag_of(entity), outcomes)
 
     def _run_with_outcomes(self, key: SyncKey, run_id: str, operation: str) -> RunState:
         return self._with_outcomes(key, run_id, self._load_header(key, run_id, operation))
@@ -229,9 +229,6 @@ class TableRuns:
     def _back_off(self, attempt: int) -> None:
         self._sleep(min(0.02 * 2**attempt, _MAX_BACK_OFF_S) * random.random())
 
-
-def _etag(entity: TableEntity) -> str:
-    return str(entity.metadata["etag"])
 
 
 def _lost(operation: str, detail: str) -> PreconditionFailed:

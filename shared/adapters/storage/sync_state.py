@@ -49,12 +49,11 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from azure.core.credentials import TokenCredential
-from azure.data.tables import TableClient, TableEntity
+from azure.data.tables import TableClient
 
 from shared.adapters.storage import codec
 from shared.adapters.storage.account import table_service
-from shared.adapters.storage.rows import TableRows
+from shared.adapters.storage.rows import TableRows, etag_of
 from shared.adapters.storage.runs import TableRuns
 from shared.config import StateSettings
 from shared.errors import DomainError, PreconditionFailed, System
@@ -89,18 +88,18 @@ class TableSyncStateStore(TableRuns):
         *,
         table_name: str = DEFAULT_TABLE,
         clock: Callable[[], datetime] = _utcnow,
-        credential: TokenCredential | None = None,
     ) -> TableSyncStateStore:
-        """The store on the configured storage account (connection string or managed identity)."""
-        service = table_service(settings, credential=credential)
-        return cls(service.get_table_client(table_name), clock=clock)
+        """The store on the storage account of the settings' connection string (the deployed
+        app's, reached with the managed identity, is built on the composition root's one table
+        service)."""
+        return cls(table_service(settings).get_table_client(table_name), clock=clock)
 
     # --- watermark --------------------------------------------------------------------------
     def get_watermark(self, key: SyncKey) -> Versioned[datetime] | None:
         entity = self._rows.get(codec.partition_key(key), WATERMARK_ROW)
         if entity is None:
             return None
-        return Versioned(codec.plain_utc(entity["Value"]), _etag(entity))
+        return Versioned(codec.plain_utc(entity["Value"]), etag_of(entity))
 
     def advance_watermark(
         self, key: SyncKey, to: datetime, *, etag: str | None
@@ -113,7 +112,7 @@ class TableSyncStateStore(TableRuns):
             if etag is not None:
                 raise _lost("advance_watermark", "the watermark no longer exists")
             return Versioned(to, self._rows.create(entity))
-        if etag != _etag(current):
+        if etag != etag_of(current):
             raise _lost("advance_watermark", "the watermark changed since it was read")
         stored = codec.plain_utc(current["Value"])
         if to < stored:
@@ -130,7 +129,7 @@ class TableSyncStateStore(TableRuns):
         entity = self._rows.get(codec.partition_key(key), codec.checkpoint_row_key(kind))
         if entity is None:
             return None
-        return Versioned(codec.decode_checkpoint(kind, entity), _etag(entity))
+        return Versioned(codec.decode_checkpoint(kind, entity), etag_of(entity))
 
     def save_checkpoint(self, key: SyncKey, value: C, *, etag: str | None) -> Versioned[C]:
         entity = {
@@ -143,9 +142,6 @@ class TableSyncStateStore(TableRuns):
 
     def delete_checkpoint(self, key: SyncKey, kind: type[C], *, etag: str) -> None:
         self._rows.delete(codec.partition_key(key), codec.checkpoint_row_key(kind), etag)
-
-def _etag(entity: TableEntity) -> str:
-    return str(entity.metadata["etag"])
 
 
 def _lost(operation: str, detail: str) -> PreconditionFailed:

@@ -8,6 +8,7 @@ from typing import Any
 
 from azure.monitor.opentelemetry import configure_azure_monitor
 
+from shared.adapters.identity.managed_identity import managed_identity
 from shared.adapters.telemetry.logs import DimensionsFilter
 from shared.adapters.telemetry.otel import OpenTelemetryTelemetry
 from shared.services import telemetry
@@ -38,11 +39,7 @@ def start(connection_string: str, *, worker_configured: bool, entra_auth: bool =
     else:
         options: dict[str, Any] = {}
         if entra_auth:
-            from azure.identity import DefaultAzureCredential
-
-            options["credential"] = DefaultAzureCredential(
-                exclude_interactive_browser_credential=True
-            )
+            options["credential"] = managed_identity()
         configure_azure_monitor(
             connection_string=connection_string,
             logger_name=LOGGER_NAME,

@@ -23,6 +23,7 @@ from shared.services.programs.mirror import ProgramsMirror, ProgramsRefresh
 from shared.services.sync.connectivity import ConnectivityReport, check_connectivity
 from shared.services.sync.paged_run import ReaderProgress
 from shared.services.sync.schedules import ScheduleKeeper, usable_schedules
+from shared.services.telemetry import run_scope
 
 logger = logging.getLogger(__name__)
 
@@ -129,11 +130,15 @@ def run_sync_cycle(
         if account.row_id not in reachable or schedule is None:
             results.append(AccountCycle(account.row_id, "skipped"))
             continue
-        try:
-            results.append(_step(reader, account, schedule, run_id, now, deadline))
-        except AppError as error:
-            logger.error("account=%s %s sync failed: %s", account.row_id, reader.label, error)
-            results.append(AccountCycle(account.row_id, "failed", error=str(error)))
+        # What the step logs, counts and requests is attributed to its account (and below, to
+        # the run it works on: when resuming, one an earlier tick started).
+        with run_scope(email_account_id=account.row_id, sync_type=reader.sync_type,
+                       dry_run=reader.settings.dry_run):
+            try:
+                results.append(_step(reader, account, schedule, run_id, now, deadline))
+            except AppError as error:
+                logger.error("account=%s %s sync failed: %s", account.row_id, reader.label, error)
+                results.append(AccountCycle(account.row_id, "failed", error=str(error)))
     if programs is not None:
         summary.programs = programs.refresh_all(
             [account for account in accounts if account.row_id in reachable])
@@ -150,10 +155,12 @@ def _step(
         if not is_due(schedule, now):
             return AccountCycle(account.row_id, "idle")
         # The cycle's id: state and message ids are per account and sync, so they can share it.
-        opened = reader.start(account, schedule, run_id, now)
+        with run_scope(run_id=run_id):
+            opened = reader.start(account, schedule, run_id, now)
         if opened is None:
             return AccountCycle(account.row_id, "busy")
         cursor, schedule = opened
         action = "started"
-    progress = reader.resume(account, schedule, cursor, now, deadline=deadline)
+    with run_scope("sync.read", run_id=cursor.value.run_id):
+        progress = reader.resume(account, schedule, cursor, now, deadline=deadline)
     return AccountCycle(account.row_id, "busy" if progress.yielded else action, progress)
